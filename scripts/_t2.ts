@@ -1,0 +1,30 @@
+import { openOrm } from '../src/orm/open-orm.ts';
+import { Author, Book, Review } from '../src/orm/entities/index.ts';
+import { createTestDatabase } from '../test/support/database.ts';
+for (const driver of ['sqlite', 'postgresql'] as const) {
+  const db = await createTestDatabase(driver, 't2');
+  const log: string[] = [];
+  const orm = await openOrm({ databaseUrl: db.url, onQuery: (sql, params) => log.push(sql + ' ' + JSON.stringify(params)) });
+  log.length = 0;
+  const em = orm.em.fork();
+  const a = em.create(Author, { name: 'A', bio: null });
+  const b = em.create(Book, { title: 'T', isbn: '1', priceCents: 100, author: a });
+  const r = em.create(Review, { rating: 5, book: b });
+  await em.flush();
+  console.log(driver, 'created', r.createdAt, a.id, b.id, r.id);
+  const em2 = orm.em.fork();
+  const found = await em2.find(Book, { id: { $in: [b.id, 999] } });
+  console.log(found.length, found[0]!.author.id);
+  const raw = await em2.getConnection().execute('select created_at from review');
+  console.log(raw);
+  const r2 = await em2.findOneOrFail(Review, r.id);
+  console.log('reloaded', r2.createdAt, r2.createdAt instanceof Date);
+  await em2.getConnection().execute('insert into review (rating, book_id) values (3, ?)', [b.id]);
+  const all = await em2.find(Review, {}, { orderBy: { createdAt: 'asc' } });
+  console.log(all.map(x => [x.id, x.createdAt]));
+  await em2.getConnection().execute('delete from author where id = ?', [a.id]);
+  console.log('after cascade', await em2.getConnection().execute('select (select count(*) from book) b, (select count(*) from review) r'));
+  console.log(log.join('\n'));
+  await orm.close();
+  await db.drop();
+}

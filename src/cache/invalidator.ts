@@ -1,0 +1,56 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { CacheStore } from './cache-store.ts';
+import { Evictions } from './evictions.ts';
+import type { Keyspace } from './keyspace.ts';
+
+export interface InvalidatorObserver {
+  applied?(evictions: Evictions): void;
+  /** The invalidation may not have reached the store: cached data may be stale until repaired. */
+  lost?(evictions: Evictions, error: unknown): void;
+}
+
+export interface Invalidator {
+  /**
+   * Runs `work` as one unit of work. Every eviction requested while it runs — explicitly by the
+   * caller through the set it is handed, or by ORM hooks running in the same async context — is
+   * merged and applied once, in one round trip, after `work` resolves (that is, after its
+   * transaction committed). If `work` rejects, nothing is evicted: a rolled-back write changed
+   * nothing that could be cached.
+   */
+  unitOfWork<T>(work: (evictions: Evictions) => Promise<T>): Promise<T>;
+  /** The open unit of work of the current async context, if any. */
+  current(): Evictions | undefined;
+  /** Applies evictions now: one pipeline of DEL (entities) and INCR (families). Never rejects. */
+  apply(evictions: Evictions): Promise<void>;
+}
+
+export function createInvalidator(store: CacheStore, keyspace: Keyspace, observer: InvalidatorObserver = {}): Invalidator {
+  const context = new AsyncLocalStorage<Evictions>();
+
+  async function apply(evictions: Evictions): Promise<void> {
+    if (evictions.size === 0) return;
+    const deleteKeys = [...evictions.entities()].map(({ type, id }) => keyspace.entity(type, id));
+    const bumpKeys = [...evictions.families()].map((family) => keyspace.generation(family));
+    try {
+      await store.invalidate(deleteKeys, bumpKeys);
+      observer.applied?.(evictions);
+    } catch (error) {
+      // The write itself has committed; failing the request would not undo it. The loss is
+      // reported so that the epoch is bumped before the cache is trusted again.
+      observer.lost?.(evictions, error);
+    }
+  }
+
+  return {
+    async unitOfWork(work) {
+      const outer = context.getStore();
+      if (outer) return work(outer); // nested: the outermost unit of work applies once
+      const evictions = new Evictions();
+      const result = await context.run(evictions, () => work(evictions));
+      await apply(evictions);
+      return result;
+    },
+    current: () => context.getStore(),
+    apply,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Every Redis key the cache uses is built here, and nowhere else.
+ *
+ * Layout (`p` is the configured prefix, `n` the current epoch):
+ *   p:epoch                 the epoch counter itself (never inside an epoch)
+ *   p:n:e:<Type>:<id>       one entity (or small per-entity aggregate) — deleted on change
+ *   p:n:g:<family>          generation counter of a list family — INCR'd on change, never expires
+ *   p:n:p:<family>:<args>   one cached page of that family; its value records the generation it
+ *                           was built under, so a page from an older generation is a miss
+ *
+ * Bumping the epoch makes every key of the previous epoch unreachable at once (they expire by TTL),
+ * which is how lost invalidations are repaired without SCAN, KEYS or pattern deletes.
+ */
+export interface Keyspace {
+  readonly prefix: string;
+  entity(type: string, id: string | number): string;
+  generation(family: string): string;
+  page(family: string, variant: string): string;
+}
+
+const SAFE_PART = /^[A-Za-z0-9_.:=|,\-]+$/;
+
+function assertPart(what: string, value: string): string {
+  if (value.length === 0 || !SAFE_PART.test(value)) {
+    throw new TypeError(`Keyspace: ${what} must be a non-empty string of [A-Za-z0-9_.:=|,-], got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** The key holding the epoch counter: outside every epoch, so bumping it is always possible. */
+export function epochKey(prefix: string): string {
+  return `${assertPart('prefix', prefix)}:epoch`;
+}
+
+export function createKeyspace(prefix: string, currentEpoch: () => number): Keyspace {
+  assertPart('prefix', prefix);
+  const ns = () => `${prefix}:${currentEpoch()}`;
+  return {
+    prefix,
+    entity: (type, id) => `${ns()}:e:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
+    generation: (family) => `${ns()}:g:${assertPart('family', family)}`,
+    page: (family, variant) => `${ns()}:p:${assertPart('family', family)}:${assertPart('page variant', variant)}`,
+  };
+}

@@ -1,0 +1,26 @@
+/**
+ * Cached entity types and list families of the catalog. A family is the set of all cached pages of
+ * one list, whatever their `first`/`after`; its generation is bumped when the list's membership or
+ * order may have changed.
+ */
+export const BOOK_ORDER_FIELDS = ['ID', 'TITLE', 'PRICE', 'PUBLISHED_YEAR'] as const;
+export type BookOrderField = (typeof BOOK_ORDER_FIELDS)[number];
+
+export const CachedType = {
+  Author: 'Author',
+  Book: 'Book',
+  Review: 'Review',
+  /** A book's review count and rating sum. */
+  BookStats: 'BookStats',
+} as const;
+
+export const families = {
+  /** All books ordered by `field` (Query.books without authorId). */
+  books: (field: BookOrderField) => `books.${field}`,
+  /** One author's books ordered by `field` (Author.books is ID; Query.books(authorId:) any field). */
+  authorBooks: (authorId: number, field: BookOrderField) => `author.${authorId}.books.${field}`,
+  /** All authors (Query.authors). */
+  authors: () => 'authors',
+  /** One book's reviews (Book.reviews). */
+  bookReviews: (bookId: number) => `book.${bookId}.reviews`,
+};

@@ -1,0 +1,35 @@
+/** A sort value as stored in a page and a cursor: a column value, never an entity copy. */
+export type SortValue = string | number | null;
+
+/**
+ * One cached page of a list: ids in order, the sort value of each (to build cursors), the list's
+ * totalCount and whether more follow. This is all a page key stores.
+ */
+export interface Page {
+  readonly ids: readonly number[];
+  readonly sortValues: readonly SortValue[];
+  readonly total: number;
+  readonly hasNext: boolean;
+}
+
+export type ListTable = 'author' | 'book' | 'review';
+export type Direction = 'ASC' | 'DESC';
+
+/** What one page of one list is: which rows, in which order, from where. */
+export interface PageSpec {
+  readonly table: ListTable;
+  /** Restricts the list to one parent (an author's books, a book's reviews); null: the whole table. */
+  readonly partition: { readonly column: 'author_id' | 'book_id'; readonly value: number } | null;
+  readonly sort: SortSpec;
+  readonly first: number;
+  /** Keyset position: rows strictly after (sortValue, id) in the list's order. */
+  readonly after: { readonly value: SortValue; readonly id: number } | null;
+}
+
+export interface SortSpec {
+  /** Names the order in cursors; a cursor is only valid for the order it was made in. */
+  readonly name: string;
+  /** SQL expression over the table's columns (alias-free, unqualified), never null. */
+  readonly expression: string;
+  readonly direction: Direction;
+}

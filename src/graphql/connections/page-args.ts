@@ -1,0 +1,28 @@
+import type { PageSpec, SortSpec } from '../../catalog/page.ts';
+import { badUserInput } from '../errors.ts';
+import { decodeCursor } from './cursor.ts';
+
+/** The largest `first` any connection accepts. */
+export const MAX_FIRST = 100;
+
+/**
+ * Validates a connection's `first`/`after` against its order and builds the page to load.
+ * Throws BAD_USER_INPUT for `first` outside 0..100 or a cursor that is not one of this list's.
+ */
+export function pageSpec(
+  base: Pick<PageSpec, 'table' | 'partition' | 'sort'>,
+  args: { first?: number | null; after?: string | null },
+): PageSpec {
+  const first = args.first ?? 10;
+  if (!Number.isInteger(first) || first < 0 || first > MAX_FIRST) {
+    throw badUserInput(`"first" must be between 0 and ${MAX_FIRST}, got ${first}`, 'first');
+  }
+  let after: PageSpec['after'] = null;
+  if (args.after !== null && args.after !== undefined) {
+    after = decodeCursor(base.sort.name, args.after);
+    if (!after) throw badUserInput(`"after" is not a valid cursor for this list: ${JSON.stringify(args.after.slice(0, 80))}`, 'after');
+  }
+  return { ...base, first, after };
+}
+
+export const ID_DESC = (table: string): SortSpec => ({ name: `${table}.ID.DESC`, expression: 'id', direction: 'DESC' });

@@ -1,0 +1,91 @@
+import type DataLoader from 'dataloader';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import type { CacheStore } from '../../cache/cache-store.ts';
+import { createKeyReader } from '../../cache/key-reader.ts';
+import type { Keyspace } from '../../cache/keyspace.ts';
+import { createReadThroughLoader, encodeCached, type LoaderObserver } from '../../cache/read-through-loader.ts';
+import { CachedType } from '../../catalog/families.ts';
+import type { Page, PageSpec } from '../../catalog/page.ts';
+import {
+  authorFromSql, bookFromSql, reviewFromSql,
+  type AuthorRow, type BookRow, type BookStats, type ReviewRow, type SqlRow,
+} from '../../catalog/rows.ts';
+import { loadBookStats } from '../../orm/queries/load-book-stats.ts';
+import { loadPages } from '../../orm/queries/load-pages.ts';
+import { loadRowsById } from '../../orm/queries/load-rows-by-id.ts';
+import type { TtlOf } from '../cache-policy.ts';
+import { pageLocation, pageVariant, familyOf } from './page-location.ts';
+
+export interface LoaderDependencies {
+  readonly em: SqlEntityManager;
+  readonly store: CacheStore;
+  readonly keyspace: Keyspace;
+  readonly ttlOf: TtlOf;
+  readonly observer?: LoaderObserver;
+}
+
+type ById<T> = DataLoader<number, T | null, string>;
+
+export interface Loaders {
+  readonly author: ById<AuthorRow>;
+  readonly book: ById<BookRow>;
+  readonly review: ById<ReviewRow>;
+  readonly bookStats: ById<BookStats>;
+  /** Pages of every list; pages of one depth of a query share one lookup and one query per table. */
+  readonly pages: DataLoader<PageSpec, Page | null, string>;
+}
+
+const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection' } as const;
+
+/** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
+export function createLoaders({ em, store, keyspace, ttlOf, observer }: LoaderDependencies): Loaders {
+  const reader = createKeyReader(store);
+  const common = { reader, store, observer };
+
+  const byId = <T extends { id: number }>(type: 'Author' | 'Book' | 'Review', table: 'author' | 'book' | 'review', fromSql: (r: SqlRow) => T) =>
+    createReadThroughLoader<number, T>({
+      ...common,
+      name: type,
+      locate: (id) => ({ cacheKey: keyspace.entity(type, id) }),
+      fetch: (ids) => loadRowsById(em, table, ids, fromSql),
+      ttlSeconds: ttlOf(type),
+    });
+
+  const author = byId('Author', 'author', authorFromSql);
+  const book = byId('Book', 'book', bookFromSql);
+  const review = byId('Review', 'review', reviewFromSql);
+  const entityOf = { author: [author, authorFromSql, 'Author'], book: [book, bookFromSql, 'Book'], review: [review, reviewFromSql, 'Review'] } as const;
+
+  const bookStats = createReadThroughLoader<number, BookStats>({
+    ...common,
+    name: CachedType.BookStats,
+    locate: (id) => ({ cacheKey: keyspace.entity(CachedType.BookStats, id) }),
+    fetch: (ids) => loadBookStats(em, ids),
+    // The aggregate backs Book's scalar fields, which inherit Book's maxAge.
+    ttlSeconds: ttlOf('Book'),
+  });
+
+  const pages = createReadThroughLoader<PageSpec, Page>({
+    ...common,
+    name: 'Page',
+    locate: (spec) => pageLocation(keyspace, spec),
+    memoKey: (spec) => `${familyOf(spec)}:${pageVariant(spec)}`,
+    ttlSeconds: (spec) => ttlOf(CONNECTION_TYPE[spec.table]),
+    async fetch(specs, fills) {
+      const loaded = await loadPages(em, specs);
+      // The rows a page query returned are the entities its edges will ask for next: prime this
+      // request's loader and fill their keys in the same write-back, saving a lookup and a query.
+      loaded.forEach(({ rows }, i) => {
+        const [loader, fromSql, type] = entityOf[specs[i]!.table];
+        for (const raw of rows) {
+          const row = fromSql(raw);
+          (loader as ById<typeof row>).prime(row.id, row);
+          fills.push({ key: keyspace.entity(type, row.id), value: encodeCached(row), ttlSeconds: ttlOf(type) });
+        }
+      });
+      return loaded.map((l) => l.page);
+    },
+  });
+
+  return { author, book, review, bookStats, pages };
+}

@@ -1,0 +1,35 @@
+import { reviewChanged } from '../../../catalog/change-evictions.ts';
+import { Book, Review } from '../../../orm/entities/index.ts';
+import { reviewRow } from '../../../orm/entity-rows.ts';
+import type { MutationResolvers } from '../../generated/resolvers-types.ts';
+import { idOf, integer, LIMITS, missing, optionalText } from './input.ts';
+
+export const reviewMutations: Pick<MutationResolvers, 'addReview' | 'deleteReview'> = {
+  addReview: (_, { input }, { em, invalidator }) =>
+    invalidator.unitOfWork(async (evictions) => {
+      const bookId = idOf('Book', input.bookId, 'bookId');
+      const data = { rating: integer(input.rating, 'rating', ...LIMITS.rating), body: optionalText(input.body, 'body', LIMITS.body) };
+      const row = await em.transactional(async (tx) => {
+        const book = (await tx.findOne(Book, bookId)) ?? missing('Book', input.bookId);
+        const review = tx.create(Review, { ...data, book, createdAt: new Date() });
+        await tx.flush();
+        return reviewRow(review);
+      });
+      reviewChanged(evictions, null, row); // the book's reviews list, reviewCount and averageRating
+      return row;
+    }),
+
+  deleteReview: (_, { id }, { em, invalidator }) =>
+    invalidator.unitOfWork(async (evictions) => {
+      const reviewId = idOf('Review', id);
+      const before = await em.transactional(async (tx) => {
+        const review = (await tx.findOne(Review, reviewId)) ?? missing('Review', id);
+        const row = reviewRow(review);
+        tx.remove(review);
+        await tx.flush();
+        return row;
+      });
+      reviewChanged(evictions, before, null); // the review, the book's list and aggregate
+      return id;
+    }),
+};

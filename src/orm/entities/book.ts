@@ -1,0 +1,20 @@
+import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { Author } from './author.ts';
+import { Review } from './review.ts';
+
+export const Book = defineEntity({
+  name: 'Book',
+  tableName: 'book',
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    title: p.string(),
+    isbn: p.string().unique(),
+    priceCents: p.integer(),
+    publishedYear: p.integer().nullable(),
+    // ON DELETE CASCADE lives in the schema so that plain-SQL deletes cascade too.
+    author: () => p.manyToOne(Author).deleteRule('cascade').index(),
+    reviews: () => p.oneToMany(Review).mappedBy('book'),
+  },
+});
+
+export type IBook = InferEntity<typeof Book>;

@@ -1,0 +1,122 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { buildSchema } from 'graphql';
+import type { Redis } from 'ioredis';
+import type { CacheStore } from '../cache/cache-store.ts';
+import { createEpoch, type Epoch } from '../cache/epoch.ts';
+import { createInvalidator, type Invalidator, type InvalidatorObserver } from '../cache/invalidator.ts';
+import { createKeyspace, epochKey, type Keyspace } from '../cache/keyspace.ts';
+import { createNullStore } from '../cache/null-store.ts';
+import type { LoaderObserver } from '../cache/read-through-loader.ts';
+import { connectQuietly, createRedisClient } from '../cache/redis-client.ts';
+import { createRedisStore } from '../cache/redis-store.ts';
+import type { StoreObserver } from '../cache/store-observer.ts';
+import { readTypeTtls } from '../graphql/cache-policy.ts';
+import type { GraphQLContext } from '../graphql/context.ts';
+import { formatError } from '../graphql/format-error.ts';
+import { createLoaders } from '../graphql/loaders/create-loaders.ts';
+import { resolvers } from '../graphql/resolvers/index.ts';
+import { loadTypeDefs } from '../graphql/schema.ts';
+import { createInvalidationSubscriber } from '../orm/invalidation-subscriber.ts';
+import { openOrm, type CatalogOrm } from '../orm/open-orm.ts';
+import type { OnQuery } from '../orm/orm-config.ts';
+import { seedDemoIfEmpty } from '../orm/seed/demo-data.ts';
+import type { ServerConfig } from './config.ts';
+import { createGraphiqlHandler } from './graphiql-page.ts';
+import { createHttpHandler } from './http-handler.ts';
+
+/** Observation seams, used by tests to count statements and round trips, and by metrics. */
+export interface AppHooks {
+  readonly onQuery?: OnQuery;
+  readonly store?: StoreObserver;
+  readonly loaders?: LoaderObserver;
+  readonly invalidator?: InvalidatorObserver;
+}
+
+export interface App {
+  readonly httpServer: Server;
+  readonly orm: CatalogOrm;
+  readonly redis: Redis | null;
+  readonly store: CacheStore;
+  readonly keyspace: Keyspace;
+  readonly epoch: Epoch;
+  readonly invalidator: Invalidator;
+  /** Starts listening; resolves to the base URL (http://127.0.0.1:port). */
+  listen(port: number): Promise<string>;
+  /** Stops accepting, drains in-flight requests, then closes Redis and the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the whole server: database (migrated), cache, GraphQL, HTTP. Redis being down is not an
+ * error here: the store degrades to misses and the server serves from the database.
+ */
+export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Promise<App> {
+  const redis = config.cacheEnabled ? createRedisClient(config.redisUrl) : null;
+  if (redis) {
+    redis.on('error', () => {}); // reported through the store observer; the client reconnects by itself
+    await connectQuietly(redis);
+  }
+  const store = redis ? createRedisStore(redis, hooks.store) : createNullStore();
+  const epoch = createEpoch(store, epochKey(config.cachePrefix));
+  await epoch.refresh();
+  const keyspace = createKeyspace(config.cachePrefix, epoch.current);
+  const invalidator = createInvalidator(store, keyspace, hooks.invalidator);
+
+  const orm = await openOrm({
+    databaseUrl: config.databaseUrl,
+    subscribers: [createInvalidationSubscriber(invalidator)],
+    onQuery: hooks.onQuery,
+  });
+  try {
+    if (config.seedDemo) await seedDemoIfEmpty(orm);
+  } catch (error) {
+    await orm.close(true);
+    redis?.disconnect();
+    throw error;
+  }
+
+  const typeDefs = loadTypeDefs();
+  const ttlOf = readTypeTtls(buildSchema(typeDefs));
+  const httpServer = createServer();
+  const apollo = new ApolloServer<GraphQLContext>({
+    typeDefs,
+    resolvers: resolvers as never,
+    includeStacktraceInErrorResponses: config.development,
+    formatError: formatError(config.development),
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer })],
+  });
+  await apollo.start();
+
+  const handler = createHttpHandler<GraphQLContext>({
+    apollo,
+    graphiql: createGraphiqlHandler({}),
+    async context() {
+      const em = orm.em.fork();
+      return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders }) };
+    },
+    healthy: () => orm.isConnected(),
+  });
+  httpServer.on('request', (req, res) => void handler(req, res));
+
+  return {
+    httpServer, orm, redis, store, keyspace, epoch, invalidator,
+    listen: (port) =>
+      new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, '127.0.0.1', () => {
+          const { port: bound } = httpServer.address() as AddressInfo;
+          resolve(`http://127.0.0.1:${bound}`);
+        });
+      }),
+    async close() {
+      await apollo.stop(); // stops accepting and drains in-flight requests (drain plugin)
+      if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+      redis?.disconnect();
+      await orm.close(true);
+    },
+  };
+}

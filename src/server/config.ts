@@ -1,0 +1,43 @@
+/** Runtime configuration, read once from the environment and validated at the boundary. */
+export interface ServerConfig {
+  readonly port: number;
+  /** undefined: the default SQLite file (see parseDatabaseUrl). */
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string;
+  /** Prefix of every Redis key, so that several deployments or test files can share one Redis. */
+  readonly cachePrefix: string;
+  /** false: no Redis at all, every read goes to the database (the benchmark's baseline). */
+  readonly cacheEnabled: boolean;
+  /** Seed a small demo catalog when the database is empty (first start). */
+  readonly seedDemo: boolean;
+  readonly logLevel: string;
+  /** Stack traces in error responses: only in development. */
+  readonly development: boolean;
+}
+
+export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    port: port(env.PORT),
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    cachePrefix: env.CACHE_PREFIX || 'catalog',
+    cacheEnabled: flag('CACHE', env.CACHE, true),
+    seedDemo: flag('SEED_DEMO', env.SEED_DEMO, true),
+    logLevel: env.LOG_LEVEL || 'info',
+    development: env.NODE_ENV === 'development',
+  };
+}
+
+function port(value: string | undefined): number {
+  if (value === undefined || value === '') return 4000;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TypeError(`PORT must be an integer from 0 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function flag(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  if (/^(1|true|on|yes)$/i.test(value)) return true;
+  if (/^(0|false|off|no)$/i.test(value)) return false;
+  throw new TypeError(`${name} must be on or off, got ${JSON.stringify(value)}`);
+}

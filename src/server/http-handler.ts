@@ -1,0 +1,98 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HeaderMap, type ApolloServer, type BaseContext, type ContextFunction } from '@apollo/server';
+
+export interface HttpHandlerOptions<C extends BaseContext> {
+  readonly apollo: ApolloServer<C>;
+  readonly context: ContextFunction<[{ req: IncomingMessage }], C>;
+  /** Serves GraphiQL to browsers; answers false for requests it does not take. */
+  readonly graphiql?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  readonly healthy: () => Promise<boolean>;
+  /** Larger request bodies are refused with 413 before being parsed. */
+  readonly maxBodyBytes?: number;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/**
+ * Routes: GET /healthz, GET /graphql for browsers (GraphiQL), GET/POST /graphql for Apollo Server.
+ * Apollo's own integration API (`executeHTTPGraphQLRequest`) keeps its request semantics — CSRF
+ * prevention, GET queries, batching rules, cache-control headers — without an Express dependency.
+ */
+export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOptions<C>) {
+  const maxBodyBytes = options.maxBodyBytes ?? 1_000_000;
+
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+        const ok = await options.healthy();
+        return send(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
+      }
+      if (path !== '/graphql') return send(res, 404, { errors: [{ message: `Not found: ${path}`, extensions: { code: 'NOT_FOUND' } }] });
+      if (options.graphiql?.(req, res)) return;
+
+      const headers = new HeaderMap();
+      for (const [key, value] of Object.entries(req.headers)) {
+        if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
+      }
+      const body = req.method === 'POST' ? await readJsonBody(req, maxBodyBytes) : undefined;
+      const response = await options.apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: new URL(req.url ?? '/', 'http://x').search, body },
+        context: () => options.context({ req }),
+      });
+      for (const [key, value] of response.headers) res.setHeader(key, value);
+      res.statusCode = response.status ?? 200;
+      if (response.body.kind === 'complete') {
+        res.end(response.body.string);
+        return;
+      }
+      for await (const chunk of response.body.asyncIterator) res.write(chunk);
+      res.end();
+    } catch (error) {
+      if (error instanceof HttpError) {
+        return send(res, error.status, { errors: [{ message: error.message, extensions: { code: error.code } }] });
+      }
+      // Never a stack trace on the wire; the cause is logged by the caller's error hook.
+      res.emit('handlerError', error);
+      if (!res.headersSent) send(res, 500, { errors: [{ message: 'Internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      else res.end();
+    }
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('cache-control', 'no-store');
+  res.end(JSON.stringify(body));
+}
+
+async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  const type = String(req.headers['content-type'] ?? '');
+  // Apollo answers non-JSON content types itself (400, with its CSRF rules); only JSON is parsed here.
+  if (!/^application\/(graphql-response\+)?json/i.test(type)) return text.length > 0 ? text : undefined;
+  if (text.trim() === '') throw new HttpError(400, 'BAD_REQUEST', 'Request body is empty; send {"query": "..."}');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', 'Request body is not valid JSON');
+  }
+}

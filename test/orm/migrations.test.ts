@@ -1,0 +1,111 @@
+import { DatabaseSchema } from '@mikro-orm/sql';
+import { Book, Review } from '../../src/orm/entities/index.ts';
+import { openOrm, type CatalogOrm } from '../../src/orm/open-orm.ts';
+import { createTestDatabase, testDrivers, type TestDatabase } from '../support/database.ts';
+
+describe.each(testDrivers())('migrations on %s', (driver) => {
+  let db: TestDatabase;
+  let orm: CatalogOrm;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(driver, 'migrations');
+    orm = await openOrm({ databaseUrl: db.url });
+  });
+  afterAll(async () => {
+    await orm?.close();
+    await db?.drop();
+  });
+
+  const sql = (query: string, params: unknown[] = []) => orm.em.getConnection().execute(query, params);
+  async function one(query: string, params: unknown[] = []): Promise<Record<string, any>> {
+    const [row] = await sql(query, params);
+    if (row === undefined) {
+      throw new Error(`no row from ${query}`);
+    }
+    return row;
+  }
+
+  async function introspect(): Promise<DatabaseSchema> {
+    return DatabaseSchema.create(orm.em.getConnection(), orm.em.getPlatform(), orm.config);
+  }
+
+  test('create exactly the contract tables', async () => {
+    // MikroORM's introspection leaves out its own mikro_orm_migrations table.
+    const names = (await introspect()).getTables().map((t) => t.name).sort();
+    expect(names).toEqual(['author', 'book', 'review']);
+  });
+
+  test('create the contract columns with underscored names and their nullability', async () => {
+    const schema = await introspect();
+    const columns = (table: string) =>
+      Object.fromEntries(schema.getTable(table)!.getColumns().map((c) => [c.name, c.nullable === true]));
+    expect(columns('author')).toEqual({ id: false, name: false, bio: true });
+    expect(columns('book')).toEqual({
+      id: false, title: false, isbn: false, price_cents: false, published_year: true, author_id: false,
+    });
+    expect(columns('review')).toEqual({ id: false, rating: false, body: true, book_id: false, created_at: false });
+  });
+
+  test('make book.isbn unique and index both foreign keys', async () => {
+    const schema = await introspect();
+    const indexes = (table: string) =>
+      schema.getTable(table)!.getIndexes().filter((i) => !i.primary).map((i) => [i.columnNames.join(','), i.unique]);
+    expect(indexes('book')).toEqual(expect.arrayContaining([['isbn', true], ['author_id', false]]));
+    expect(indexes('review')).toEqual(expect.arrayContaining([['book_id', false]]));
+  });
+
+  test('declare the foreign keys ON DELETE CASCADE', async () => {
+    const schema = await introspect();
+    const foreignKeys = (table: string) =>
+      Object.values(schema.getTable(table)!.getForeignKeys()).map((fk) => [
+        fk.columnNames.join(','), fk.referencedTableName.split('.').pop(), fk.deleteRule?.toLowerCase(),
+      ]);
+    expect(foreignKeys('book')).toEqual([['author_id', 'author', 'cascade']]);
+    expect(foreignKeys('review')).toEqual([['book_id', 'book', 'cascade']]);
+  });
+
+  test('serve plain-SQL writers: ids from the database, created_at defaulted, cascades and uniqueness enforced', async () => {
+    await sql('insert into author (name) values (?)', ['Plain']);
+    const author = await one('select id from author where name = ?', ['Plain']);
+    await sql('insert into book (title, isbn, price_cents, author_id) values (?, ?, ?, ?)', ['B', 'plain-1', 100, author.id]);
+    const book = await one('select id from book where isbn = ?', ['plain-1']);
+    await sql('insert into review (rating, book_id) values (?, ?)', [4, book.id]);
+
+    const review = await one('select created_at from review where book_id = ?', [book.id]);
+    expect(review.created_at).not.toBeNull();
+    await expect(
+      sql('insert into book (title, isbn, price_cents, author_id) values (?, ?, ?, ?)', ['C', 'plain-1', 1, author.id]),
+    ).rejects.toThrow(/unique/i);
+
+    await sql('delete from author where id = ?', [author.id]);
+    const left = await one(
+      'select (select count(*) from book where id = ?) as books, (select count(*) from review where book_id = ?) as reviews',
+      [book.id, book.id],
+    );
+    expect([Number(left.books), Number(left.reviews)]).toEqual([0, 0]);
+  });
+
+  test('give ORM and plain-SQL rows the same created_at representation', async () => {
+    // In SQLite MikroORM stores epoch milliseconds; the column default must produce the same.
+    const em = orm.em.fork();
+    const author = await one("insert into author (name) values ('Same') returning id");
+    const bookId = await em.insert(Book, { title: 'S', isbn: 'same-1', priceCents: 1, author: author.id });
+    await em.insert(Review, { rating: 5, book: bookId, createdAt: new Date() });
+    await sql('insert into review (rating, book_id) values (?, ?)', [3, bookId]);
+    const rows = await sql('select created_at from review where book_id = ? order by id', [bookId]);
+    expect(rows.map((r) => typeof r.created_at)).toEqual([typeof rows[0]?.created_at, typeof rows[0]?.created_at]);
+    const reviews = await em.find(Review, { book: bookId }, { orderBy: { id: 'asc' } });
+    const [ormMade, sqlMade] = reviews.map((r) => r.createdAt.getTime());
+    expect(Math.abs(sqlMade! - ormMade!)).toBeLessThan(60_000);
+  });
+
+  test('apply nothing when opened again', async () => {
+    const again = await openOrm({ databaseUrl: db.url });
+    try {
+      expect(await again.migrator.getPending()).toEqual([]);
+      expect((await again.migrator.getExecuted()).length).toBe(1);
+    } finally {
+      await again.close();
+    }
+  });
+});
