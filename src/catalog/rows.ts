@@ -64,12 +64,17 @@ function nullableString(value: unknown): string | null {
   return value === null || value === undefined ? null : String(value);
 }
 
-/** SQLite hands back numbers or strings for timestamps, PostgreSQL Date objects. */
+/**
+ * Timestamps arrive as Date objects, epoch milliseconds (SQLite through the ORM) or text
+ * ('2026-11-25 17:32:56.716728+00' from PostgreSQL, '2026-11-25 17:32:56' from SQLite's clock).
+ */
 export function toIsoString(value: unknown): string {
   if (value instanceof Date) return value.toISOString();
   if (typeof value === 'number') return new Date(value).toISOString();
-  const text = String(value);
-  const parsed = new Date(/Z|[+-]\d\d:?\d\d$/.test(text) ? text : `${text.replace(' ', 'T')}Z`);
+  let text = String(value).trim().replace(' ', 'T');
+  if (/[+-]\d\d$/.test(text)) text += ':00';
+  else if (!/(Z|[+-]\d\d:?\d\d)$/.test(text)) text += 'Z';
+  const parsed = new Date(text);
   if (Number.isNaN(parsed.getTime())) throw new TypeError(`toIsoString: not a timestamp: ${JSON.stringify(value)}`);
   return parsed.toISOString();
 }

@@ -11,7 +11,7 @@ import 'graphiql/style.css';
 // the workers are built first so that their names are known when this file is bundled.
 declare const __GRAPHIQL_WORKER_FILES__: Readonly<Record<'editor' | 'json' | 'graphql', string>>;
 
-const DEFAULT_QUERY = `# The first five books of the catalog. Ctrl-Enter runs it.
+const DEFAULT_QUERY = `# First five books. Ctrl-Enter runs the query.
 {
   books(first: 5) {
     totalCount

@@ -1,0 +1,98 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createApp, type App } from '../../src/server/app.ts';
+import type { ServerConfig } from '../../src/server/config.ts';
+import type { StoreOperation } from '../../src/cache/store-observer.ts';
+import { createTestDatabase, type TestDatabase, type TestDriver } from './database.ts';
+
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** What one or more requests cost: SQL statements and Redis round trips, as the server saw them. */
+export class Counters {
+  sql: string[] = [];
+  roundTrips: { operation: StoreOperation; commands: number }[] = [];
+  reset(): void {
+    this.sql = [];
+    this.roundTrips = [];
+  }
+  /** SQL statements other than transaction control. */
+  statements(): string[] {
+    return this.sql.filter((s) => !/^\s*(begin|commit|rollback|savepoint|release)/i.test(s));
+  }
+  statementsOn(table: string): string[] {
+    return this.statements().filter((s) => new RegExp(`\\bfrom [\`"]?${table}[\`"]?\\b`, 'i').test(s));
+  }
+}
+
+export interface GraphQLResponse<T = any> {
+  status: number;
+  headers: Headers;
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+export interface TestServer {
+  readonly url: string;
+  readonly app: App;
+  readonly db: TestDatabase;
+  readonly counters: Counters;
+  readonly prefix: string;
+  /** A separate Redis connection for inspecting this server's keys. */
+  readonly redis: Redis;
+  gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+  /** This server's Redis keys (SCAN over its own prefix: test-only, never in the server). */
+  keys(pattern?: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+/** A real server on a fresh database and its own Redis key prefix, so test files run in parallel. */
+export async function startTestServer(driver: TestDriver, label: string, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const db = await createTestDatabase(driver, label);
+  const counters = new Counters();
+  const prefix = `t.${label.replace(/[^A-Za-z0-9]/g, '')}.${randomBytes(4).toString('hex')}`;
+  const app = await createApp(
+    {
+      port: 0, databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true,
+      seedDemo: false, logLevel: 'silent', development: false, ...overrides,
+    },
+    {
+      onQuery: (sql) => counters.sql.push(sql),
+      store: { roundTrip: (operation, commands) => counters.roundTrips.push({ operation, commands }) },
+    },
+  );
+  const url = await app.listen(0);
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  await redis.connect();
+
+  return {
+    url, app, db, counters, prefix, redis,
+    gql: (query, variables) => postGraphQL(url, query, variables),
+    async keys(pattern = '*') {
+      const found: string[] = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:${pattern}`, 'COUNT', 1000);
+        cursor = next;
+        found.push(...batch);
+      } while (cursor !== '0');
+      return found.sort();
+    },
+    async close() {
+      const keys = await this.keys();
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+      await app.close();
+      await db.drop();
+    },
+  };
+}
+
+export async function postGraphQL<T = any>(url: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await res.json()) as { data?: T; errors?: GraphQLResponse['errors'] };
+  return { status: res.status, headers: res.headers, ...body };
+}
