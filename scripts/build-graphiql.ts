@@ -96,6 +96,10 @@ export async function buildGraphiqlAssets(options: { outDir?: string } = {}): Pr
       chunkNames: 'chunk-[hash]',
       assetNames: '[name]-[hash]',
       define: { ...COMMON.define, __GRAPHIQL_WORKER_FILES__: JSON.stringify(workerFileNames) },
+      // @graphiql/react imports prettier's plugins by their legacy names, which resolve to UMD files;
+      // imported from an ES module they expose only `default`, so prettify fails ("Couldn't resolve
+      // parser"). The ES module builds of the same plugins have the named exports it reads.
+      alias: {} || { 'prettier/parser-graphql': 'prettier/plugins/graphql', 'prettier/parser-babel': 'prettier/plugins/babel' },
       plugins: [skipMonacoCss],
     });
     const entry = required(outputsByEntry(app.metafile, stagingDir), path.relative(ROOT_DIR, APP_ENTRY));

@@ -1,5 +1,5 @@
 import { Faker, base, en } from '@faker-js/faker';
-import type { EntityManager, EntityName, RequiredEntityData } from '@mikro-orm/core';
+import type { EntityDictionary, EntityManager, EntityName, RequiredEntityData } from '@mikro-orm/core';
 import { Author, Book, Review } from '../entities/index.ts';
 
 export interface SeedCounts {
@@ -74,7 +74,13 @@ async function insertChunked<T extends object>(
   const ids: number[] = [];
   for (let start = 0; start < count; start += chunkSize) {
     const rows = Array.from({ length: Math.min(chunkSize, count - start) }, (_, k) => row(start + k));
-    ids.push(...((await em.insertMany(entity, rows)) as number[]));
+    // Not em.insertMany: in MikroORM 7.2.1 it returns only the first id of a multi-row insert.
+    const result = await em.getDriver().nativeInsertMany(entity, rows as EntityDictionary<T>[], { ctx: em.getTransactionContext() });
+    // RETURNING order is not promised; ids of one statement ascend in VALUES order, so sorting restores it.
+    ids.push(...(result.rows ?? []).map((r) => Number(r.id)).sort((a, b) => a - b));
+  }
+  if (ids.length !== count) {
+    throw new Error(`inserting ${count} rows returned ${ids.length} ids`);
   }
   return ids;
 }

@@ -1,0 +1,18 @@
+import type { TestServer } from './test-server.ts';
+
+/** Generation counters of a server's list families, by family name. */
+export async function generations(server: TestServer): Promise<Map<string, number>> {
+  const keys = await server.keys('*:g:*');
+  const values = keys.length ? await server.redis.mget(...keys) : [];
+  return new Map(keys.map((k, i) => [k.slice(k.indexOf(':g:') + 3), Number(values[i])]));
+}
+
+/** The families whose generation moved between two snapshots, sorted. */
+export function bumped(before: Map<string, number>, after: Map<string, number>): string[] {
+  return [...after].filter(([family, gen]) => (before.get(family) ?? 0) !== gen).map(([family]) => family).sort();
+}
+
+/** Cached entity keys as `Type:id`, sorted. */
+export async function cachedEntities(server: TestServer): Promise<string[]> {
+  return (await server.keys('*:e:*')).map((k) => k.slice(k.indexOf(':e:') + 3)).sort();
+}
