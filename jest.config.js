@@ -11,4 +11,6 @@ export default {
     }],
   },
   testTimeout: 30000,
+  // Integration tests wait on Redis and the database far more than on CPU: run more files than cores.
+  maxWorkers: 4,
 };

@@ -7,6 +7,7 @@
 // always give the same files. Usage: `npm run build:graphiql`, or `buildGraphiqlAssets()`.
 import { build, type Metafile, type Plugin } from 'esbuild';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,10 +32,17 @@ const ROOT_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const DEFAULT_GRAPHIQL_ASSETS_DIR = path.join(ROOT_DIR, 'public', 'graphiql');
 const APP_ENTRY = path.join(ROOT_DIR, 'src', 'server', 'graphiql', 'app.ts');
 
+// The workers must come from the very monaco-editor/monaco-graphql copies the editor is bundled from
+// (a worker of another Monaco version breaks the editor), so resolve them the way the bundled code
+// does: from graphiql's dependency @graphiql/react, not from whatever the project root hoists.
+const fromGraphiqlReact = createRequire(
+  createRequire(createRequire(path.join(ROOT_DIR, 'package.json')).resolve('graphiql/package.json'))
+    .resolve('@graphiql/react/package.json'),
+);
 const WORKER_ENTRIES = {
-  editor: 'monaco-editor/esm/vs/editor/editor.worker.js',
-  json: 'monaco-editor/esm/vs/language/json/json.worker.js',
-  graphql: 'monaco-graphql/esm/graphql.worker.js',
+  editor: fromGraphiqlReact.resolve('monaco-editor/esm/vs/editor/editor.worker.js'),
+  json: fromGraphiqlReact.resolve('monaco-editor/esm/vs/language/json/json.worker.js'),
+  graphql: fromGraphiqlReact.resolve('monaco-graphql/esm/graphql.worker.js'),
 } as const;
 type WorkerName = keyof typeof WORKER_ENTRIES;
 
@@ -99,10 +107,10 @@ export async function buildGraphiqlAssets(options: { outDir?: string } = {}): Pr
       // @graphiql/react imports prettier's plugins by their legacy names, which resolve to UMD files;
       // imported from an ES module they expose only `default`, so prettify fails ("Couldn't resolve
       // parser"). The ES module builds of the same plugins have the named exports it reads.
-      alias: {} || { 'prettier/parser-graphql': 'prettier/plugins/graphql', 'prettier/parser-babel': 'prettier/plugins/babel' },
+      alias: { 'prettier/parser-graphql': 'prettier/plugins/graphql', 'prettier/parser-babel': 'prettier/plugins/babel' },
       plugins: [skipMonacoCss],
     });
-    const entry = required(outputsByEntry(app.metafile, stagingDir), path.relative(ROOT_DIR, APP_ENTRY));
+    const entry = required(outputsByEntry(app.metafile, stagingDir), APP_ENTRY);
     if (entry.css === undefined) throw new Error(`build-graphiql: ${APP_ENTRY} produced no stylesheet`);
     const manifest: GraphiqlManifest = { script: entry.js, stylesheet: entry.css };
     await writeFile(path.join(stagingDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -122,19 +130,19 @@ export async function buildGraphiqlAssets(options: { outDir?: string } = {}): Pr
 
 interface EntryOutput { readonly js: string; readonly css: string | undefined }
 
-/** Maps each entry point (as esbuild names it in the metafile) to its output file names. */
+/** Maps each entry point (absolute path) to its output file names. */
 function outputsByEntry(metafile: Metafile, outDir: string): Map<string, EntryOutput> {
   const byEntry = new Map<string, EntryOutput>();
   for (const [outputPath, output] of Object.entries(metafile.outputs)) {
     if (output.entryPoint === undefined) continue;
     const css = output.cssBundle === undefined ? undefined : path.basename(output.cssBundle);
-    byEntry.set(output.entryPoint, { js: path.relative(outDir, path.resolve(ROOT_DIR, outputPath)), css });
+    byEntry.set(path.resolve(ROOT_DIR, output.entryPoint), { js: path.relative(outDir, path.resolve(ROOT_DIR, outputPath)), css });
   }
   return byEntry;
 }
 
 function required(outputs: Map<string, EntryOutput>, entryPoint: string): EntryOutput {
-  const output = outputs.get(entryPoint) ?? [...outputs].find(([key]) => key.endsWith(entryPoint))?.[1];
+  const output = outputs.get(entryPoint);
   if (output === undefined) {
     throw new Error(`build-graphiql: no output for entry ${entryPoint}; got ${JSON.stringify([...outputs.keys()])}`);
   }

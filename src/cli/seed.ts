@@ -7,11 +7,8 @@
  * Exit codes: 0 done, 1 failed or database not empty, 2 bad arguments or DATABASE_URL.
  */
 import { parseArgs } from 'node:util';
-import { Author, Book, Review } from '../orm/entities/index.ts';
 import { parseDatabaseUrl } from '../orm/database-url.ts';
-import { openOrm } from '../orm/open-orm.ts';
-import { assertSeedCounts, seedCatalog, type SeedCounts } from '../orm/seed/seed-catalog.ts';
-import { resetCatalog } from '../orm/seed/reset-catalog.ts';
+import { assertSeedCounts, type SeedCounts } from '../orm/seed/seed-counts.ts';
 
 const usage = `usage: npm run seed -- [--authors N] [--books N] [--reviews N] [--seed N] [--reset]
   defaults: --authors 1000 --books 20000 --reviews 100000 --seed 42
@@ -85,6 +82,13 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  // Loaded only once the arguments are valid, so that a typo is reported instantly.
+  const [{ Author, Book, Review }, { openOrm }, { seedCatalog }, { resetCatalog }] = await Promise.all([
+    import('../orm/entities/index.ts'),
+    import('../orm/open-orm.ts'),
+    import('../orm/seed/seed-catalog.ts'),
+    import('../orm/seed/reset-catalog.ts'),
+  ]);
   const started = performance.now();
   const orm = await openOrm({ databaseUrl: args.databaseUrl });
   try {

@@ -4,15 +4,9 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSchema } from 'graphql';
-import type { Redis } from 'ioredis';
-import type { CacheStore } from '../cache/cache-store.ts';
-import { createEpoch, type Epoch } from '../cache/epoch.ts';
-import { createInvalidator, type Invalidator, type InvalidatorObserver } from '../cache/invalidator.ts';
-import { createKeyspace, epochKey, type Keyspace } from '../cache/keyspace.ts';
-import { createNullStore } from '../cache/null-store.ts';
+import { openCacheRuntime, type CacheRuntime } from '../cache/cache-runtime.ts';
+import type { InvalidatorObserver } from '../cache/invalidator.ts';
 import type { LoaderObserver } from '../cache/read-through-loader.ts';
-import { connectQuietly, createRedisClient } from '../cache/redis-client.ts';
-import { createRedisStore } from '../cache/redis-store.ts';
 import type { StoreObserver } from '../cache/store-observer.ts';
 import { readTypeTtls } from '../graphql/cache-policy.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
@@ -39,11 +33,7 @@ export interface AppHooks {
 export interface App {
   readonly httpServer: Server;
   readonly orm: CatalogOrm;
-  readonly redis: Redis | null;
-  readonly store: CacheStore;
-  readonly keyspace: Keyspace;
-  readonly epoch: Epoch;
-  readonly invalidator: Invalidator;
+  readonly cache: CacheRuntime;
   /** Starts listening; resolves to the base URL (http://127.0.0.1:port). */
   listen(port: number): Promise<string>;
   /** Stops accepting, drains in-flight requests, then closes Redis and the database. */
@@ -55,17 +45,11 @@ export interface App {
  * error here: the store degrades to misses and the server serves from the database.
  */
 export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Promise<App> {
-  const redis = config.cacheEnabled ? createRedisClient(config.redisUrl) : null;
-  if (redis) {
-    redis.on('error', () => {}); // reported through the store observer; the client reconnects by itself
-    await connectQuietly(redis);
-  }
-  const store = redis ? createRedisStore(redis, hooks.store) : createNullStore();
-  const epoch = createEpoch(store, epochKey(config.cachePrefix));
-  await epoch.refresh();
-  const keyspace = createKeyspace(config.cachePrefix, epoch.current);
-  const invalidator = createInvalidator(store, keyspace, hooks.invalidator);
-
+  const cache = await openCacheRuntime({
+    enabled: config.cacheEnabled, redisUrl: config.redisUrl, prefix: config.cachePrefix,
+    store: hooks.store, invalidator: hooks.invalidator,
+  });
+  const { store, keyspace, invalidator } = cache;
   const orm = await openOrm({
     databaseUrl: config.databaseUrl,
     subscribers: [createInvalidationSubscriber(invalidator)],
@@ -75,7 +59,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     if (config.seedDemo) await seedDemoIfEmpty(orm);
   } catch (error) {
     await orm.close(true);
-    redis?.disconnect();
+    await cache.close();
     throw error;
   }
 
@@ -103,7 +87,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   httpServer.on('request', (req, res) => void handler(req, res));
 
   return {
-    httpServer, orm, redis, store, keyspace, epoch, invalidator,
+    httpServer, orm, cache,
     listen: (port) =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);
@@ -115,7 +99,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     async close() {
       await apollo.stop(); // stops accepting and drains in-flight requests (drain plugin)
       if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
-      redis?.disconnect();
+      await cache.close();
       await orm.close(true);
     },
   };

@@ -10,7 +10,7 @@ const log = pino({ level: config.logLevel });
 await ensureGraphiqlAssets();
 const app = await createApp(config);
 const url = await app.listen(config.port);
-log.info({ url: `${url}/graphql`, database: config.databaseUrl ?? 'sqlite (default)', redis: app.redis ? config.redisUrl : 'off' }, 'catalog server ready');
+log.info({ url: `${url}/graphql`, database: config.databaseUrl ?? 'sqlite (default)', redis: app.cache.redis ? config.redisUrl : 'off' }, 'catalog server ready');
 
 let closing = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

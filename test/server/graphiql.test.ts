@@ -196,7 +196,7 @@ if (!browserAvailable && !process.env['CI']) {
       await page.keyboard.press('Delete');
       // Prettify runs the bundled prettier (loaded lazily): one line per field, indented by two.
       await page.getByRole('button', { name: /^Prettify/ }).click();
-      await page.locator('.graphiql-query-editor .view-lines', { hasText: /^\{\s{2}hello\}$/ }).waitFor();
+      await page.locator('.graphiql-query-editor .view-lines', { hasText: /^\{\s{2}hello\}$/ }).waitFor({ timeout: 10_000 });
       await page.locator('.graphiql-execute-button').click();
 
       const response = page.locator('.graphiql-response');

@@ -64,7 +64,7 @@ export async function startTestServer(driver: TestDriver, label: string, overrid
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
   await redis.connect();
 
-  return {
+  const server: TestServer = {
     url, app, db, counters, prefix, redis,
     gql: (query, variables) => postGraphQL(url, query, variables),
     async keys(pattern = '*') {
@@ -78,13 +78,14 @@ export async function startTestServer(driver: TestDriver, label: string, overrid
       return found.sort();
     },
     async close() {
-      const keys = await this.keys();
+      const keys = await server.keys();
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
       await app.close();
       await db.drop();
     },
   };
+  return server;
 }
 
 export async function postGraphQL<T = any>(url: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {

@@ -1,12 +1,9 @@
 import { Faker, base, en } from '@faker-js/faker';
 import type { EntityDictionary, EntityManager, EntityName, RequiredEntityData } from '@mikro-orm/core';
 import { Author, Book, Review } from '../entities/index.ts';
+import { assertSeedCounts, type SeedCounts } from './seed-counts.ts';
 
-export interface SeedCounts {
-  authors: number;
-  books: number;
-  reviews: number;
-}
+export { assertSeedCounts, type SeedCounts };
 
 /** Rows per INSERT statement: large enough to amortise round trips, small enough for any driver. */
 const chunkSize = 1000;
@@ -48,21 +45,6 @@ export async function seedCatalog(
     }));
   });
   return { ...counts };
-}
-
-/** Throws a TypeError naming the rule and showing the bad counts. */
-export function assertSeedCounts(counts: SeedCounts): void {
-  for (const key of ['authors', 'books', 'reviews'] as const) {
-    if (!Number.isSafeInteger(counts[key]) || counts[key] < 0) {
-      throw new TypeError(`seed counts must be non-negative integers, got ${key}=${String(counts[key])}.`);
-    }
-  }
-  if (counts.books > 0 && counts.authors === 0) {
-    throw new TypeError(`seeding ${counts.books} books needs at least one author, got authors=0.`);
-  }
-  if (counts.reviews > 0 && counts.books === 0) {
-    throw new TypeError(`seeding ${counts.reviews} reviews needs at least one book, got books=0.`);
-  }
 }
 
 async function insertChunked<T extends object>(
