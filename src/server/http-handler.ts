@@ -36,8 +36,9 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
         const ok = await options.healthy();
         return send(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
       }
-      if (path !== '/graphql') return send(res, 404, { errors: [{ message: `Not found: ${path}`, extensions: { code: 'NOT_FOUND' } }] });
+      // GraphiQL takes browsers' GET /graphql and its assets under /graphql/assets/.
       if (options.graphiql?.(req, res)) return;
+      if (path !== '/graphql') return send(res, 404, { errors: [{ message: `Not found: ${path}`, extensions: { code: 'NOT_FOUND' } }] });
 
       const headers = new HeaderMap();
       for (const [key, value] of Object.entries(req.headers)) {

@@ -58,7 +58,7 @@ describe.each(testDrivers())('npm run import against a running server on %s', (d
   });
 
   it('refuses a malformed file with a message naming the entry, and writes nothing', async () => {
-    const count = async () => Number((await server.app.orm.em.fork().execute('SELECT COUNT(*) AS n FROM book'))[0].n);
+    const count = async () => Number((await server.app.orm.em.fork().execute<{ n: unknown }[]>('SELECT COUNT(*) AS n FROM book'))[0]?.n);
     const before = await count();
     await expect(importFile(server, { books: [{ isbn: 'x', title: 'T', priceCents: -5, author: 'A' }] }))
       .rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('books[0].priceCents must be a non-negative integer') });

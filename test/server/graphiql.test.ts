@@ -10,15 +10,17 @@ import path from 'node:path';
 import { buildSchema, graphql } from 'graphql';
 import { chromium, type Browser } from 'playwright-core';
 import { createGraphiqlHandler, ensureGraphiqlAssets, prefersHtml } from '../../src/server/graphiql-page.ts';
+import { insertFixture } from '../support/fixtures.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const BROWSER_HTML_ACCEPT = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
-// A stand-in for the real server: the handler first, then graphql-js for everything it declines.
+// A stand-in server for the missing-assets case: the handler first, then graphql-js.
 const schema = buildSchema('type Query { hello: String }');
 const rootValue = { hello: 'Hello from the catalog' };
 
-async function startServer(handler = createGraphiqlHandler()): Promise<{ server: Server; origin: string }> {
+async function startStandIn(handler = createGraphiqlHandler()): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
     if (handler(req, res)) return;
     if (req.method !== 'POST' || req.url !== '/graphql') {
@@ -45,17 +47,20 @@ async function stopServer(server: Server): Promise<void> {
   await new Promise((resolve) => server.close(resolve));
 }
 
+// The real server (Apollo, cache, SQLite) with a small catalog: 3 authors × 2 books.
+let real: TestServer;
 let server: Server;
 let origin: string;
 
 beforeAll(async () => {
   await ensureGraphiqlAssets();
-  ({ server, origin } = await startServer());
+  real = await startTestServer('sqlite', 'graphiql');
+  await insertFixture(real.app.orm, { authors: 3, booksPerAuthor: 2, reviewsPerBook: 1 });
+  ({ httpServer: server } = real.app);
+  origin = real.url;
 }, 60_000);
 
-afterAll(async () => {
-  await stopServer(server);
-});
+afterAll(() => real.close());
 
 describe('GET /graphql', () => {
   it('answers a browser with the GraphiQL page, which names no external URL', async () => {
@@ -71,10 +76,13 @@ describe('GET /graphql', () => {
   });
 
   it('leaves GraphQL clients, which do not prefer HTML, to the GraphQL server', async () => {
-    const res = await fetch(`${origin}/graphql?query=%7Bhello%7D`, { headers: { accept: 'application/json' } });
+    const res = await fetch(`${origin}/graphql?query=${encodeURIComponent('{ books { totalCount } }')}`, {
+      headers: { accept: 'application/json', 'apollo-require-preflight': 'true' },
+    });
 
-    expect(res.status).toBe(404); // the stand-in server's answer, not the page
-    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.status).toBe(200); // Apollo's answer, not the page
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toEqual({ data: { books: { totalCount: 6 } } });
   });
 
   it('ranks text/html against the JSON types like Apollo Server does', () => {
@@ -89,7 +97,7 @@ describe('GET /graphql', () => {
 
   it('answers 503 with the build command when the assets are missing', async () => {
     const emptyDir = await mkdtemp(path.join(os.tmpdir(), 'graphiql-missing-'));
-    const bare = await startServer(createGraphiqlHandler({ assetsDir: emptyDir }));
+    const bare = await startStandIn(createGraphiqlHandler({ assetsDir: emptyDir }));
     try {
       const res = await fetch(`${bare.origin}/graphql`, { headers: { accept: BROWSER_HTML_ACCEPT } });
 
@@ -185,24 +193,27 @@ if (!browserAvailable && !process.env['CI']) {
       await queryEditor.waitFor({ timeout: 20_000 });
       // The default query is the catalog example (Monaco renders spaces as U+00A0).
       await page.locator('.graphiql-query-editor .view-lines', { hasText: /books\(first:\s5\)/ }).waitFor();
-      // The GraphQL worker validates it against the introspected schema, which has no `books`.
-      await page.locator('.graphiql-query-editor .squiggly-error').first().waitFor({ timeout: 10_000 });
 
+      // The GraphQL worker validates against the introspected catalog schema: an unknown field is flagged.
       await queryEditor.click();
       await page.keyboard.press('ControlOrMeta+A');
-      await page.keyboard.insertText('{hello}');
+      await page.keyboard.insertText('{ noSuchField }');
+      await page.locator('.graphiql-query-editor .squiggly-error').first().waitFor({ timeout: 10_000 });
+
+      await page.keyboard.press('ControlOrMeta+A');
+      await page.keyboard.insertText('{books(first:1){totalCount}}');
       // Monaco may auto-close the brace it was given: drop whatever it added after the cursor.
       await page.keyboard.press('ControlOrMeta+Shift+End');
       await page.keyboard.press('Delete');
       // Prettify runs the bundled prettier (loaded lazily): one line per field, indented by two.
       await page.getByRole('button', { name: /^Prettify/ }).click();
-      await page.locator('.graphiql-query-editor .view-lines', { hasText: /^\{\s{2}hello\}$/ }).waitFor({ timeout: 10_000 });
+      await page.locator('.graphiql-query-editor .view-lines', { hasText: /^\{\s{2}books\(first:\s1\)\s\{\s{4}totalCount\s{2}\}\}$/ }).waitFor({ timeout: 10_000 });
       await page.locator('.graphiql-execute-button').click();
 
       const response = page.locator('.graphiql-response');
-      await response.getByText('Hello from the catalog').waitFor({ timeout: 10_000 });
+      await response.getByText('totalCount').waitFor({ timeout: 10_000 });
       const shown = (await response.textContent())?.replace(/\u00a0/g, ' ');
-      expect(shown).toMatch(/"data":\s*\{\s*"hello":\s*"Hello from the catalog"\s*\}/);
+      expect(shown).toMatch(/"data":\s*\{\s*"books":\s*\{\s*"totalCount":\s*6\s*\}\s*\}/);
     } finally {
       await context.close();
       server.off('request', recordServed);
