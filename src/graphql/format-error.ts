@@ -8,12 +8,13 @@ import { ErrorCode } from './errors.ts';
  * masked outside development (no internals, no stack traces), and a database that cannot be
  * reached says so with SERVICE_UNAVAILABLE.
  */
-export function formatError(development: boolean) {
+export function formatError(development: boolean, onInternalError: (error: unknown) => void = () => {}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const cause = unwrapResolverError(error);
     if (cause instanceof ConnectionException) {
       return { ...formatted, message: 'The database is unavailable; try again shortly', extensions: { code: ErrorCode.ServiceUnavailable } };
     }
+    if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') onInternalError(cause);
     if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && !development) {
       return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }

@@ -4,6 +4,7 @@ import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSchema } from 'graphql';
+import { pino, type Logger } from 'pino';
 import { openCacheRuntime, type CacheRuntime } from '../cache/cache-runtime.ts';
 import type { InvalidatorObserver } from '../cache/invalidator.ts';
 import type { LoaderObserver } from '../cache/read-through-loader.ts';
@@ -28,6 +29,8 @@ export interface AppHooks {
   readonly store?: StoreObserver;
   readonly loaders?: LoaderObserver;
   readonly invalidator?: InvalidatorObserver;
+  /** Structured log; defaults to pino at the configured level. */
+  readonly log?: Logger;
 }
 
 export interface App {
@@ -45,9 +48,17 @@ export interface App {
  * error here: the store degrades to misses and the server serves from the database.
  */
 export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Promise<App> {
+  const log = hooks.log ?? pino({ level: config.logLevel });
   const cache = await openCacheRuntime({
     enabled: config.cacheEnabled, redisUrl: config.redisUrl, prefix: config.cachePrefix,
-    store: hooks.store, invalidator: hooks.invalidator,
+    store: hooks.store,
+    invalidator: {
+      ...hooks.invalidator,
+      lost(evictions, error) {
+        log.warn({ err: error, evictions: evictions.describe() }, 'invalidation may not have reached Redis');
+        hooks.invalidator?.lost?.(evictions, error);
+      },
+    },
   });
   const { store, keyspace, invalidator } = cache;
   const orm = await openOrm({
@@ -70,21 +81,24 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     typeDefs,
     resolvers: resolvers as never,
     includeStacktraceInErrorResponses: config.development,
-    formatError: formatError(config.development),
+    formatError: formatError(config.development, (error) => log.error({ err: error }, 'unexpected error in a resolver')),
     plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer })],
   });
   await apollo.start();
 
   const handler = createHttpHandler<GraphQLContext>({
     apollo,
-    graphiql: createGraphiqlHandler({}),
+    graphiql: createGraphiqlHandler({ onError: (error) => log.error({ err: error }, 'GraphiQL asset error') }),
     async context() {
       const em = orm.em.fork();
       return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders }) };
     },
     healthy: () => orm.isConnected(),
   });
-  httpServer.on('request', (req, res) => void handler(req, res));
+  httpServer.on('request', (req, res) => {
+    res.once('handlerError', (error) => log.error({ err: error, url: req.url }, 'request failed'));
+    void handler(req, res);
+  });
 
   return {
     httpServer, orm, cache,

@@ -8,7 +8,7 @@ const config = readConfig();
 const log = pino({ level: config.logLevel });
 
 await ensureGraphiqlAssets();
-const app = await createApp(config);
+const app = await createApp(config, { log });
 const url = await app.listen(config.port);
 log.info({ url: `${url}/graphql`, database: config.databaseUrl ?? 'sqlite (default)', redis: app.cache.redis ? config.redisUrl : 'off' }, 'catalog server ready');
 
