@@ -37,7 +37,7 @@ export interface App {
   readonly httpServer: Server;
   readonly orm: CatalogOrm;
   readonly cache: CacheRuntime;
-  /** Starts listening; resolves to the base URL (http://127.0.0.1:port). */
+  /** Starts listening on config.host; resolves to the base URL (http://host:port). */
   listen(port: number): Promise<string>;
   /** Stops accepting, drains in-flight requests, then closes Redis and the database. */
   close(): Promise<void>;
@@ -105,9 +105,10 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     listen: (port) =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);
-        httpServer.listen(port, '127.0.0.1', () => {
+        httpServer.listen(port, config.host, () => {
           const { port: bound } = httpServer.address() as AddressInfo;
-          resolve(`http://127.0.0.1:${bound}`);
+          const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+          resolve(`http://${host.includes(':') ? `[${host}]` : host}:${bound}`);
         });
       }),
     async close() {

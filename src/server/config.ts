@@ -1,6 +1,8 @@
 /** Runtime configuration, read once from the environment and validated at the boundary. */
 export interface ServerConfig {
   readonly port: number;
+  /** Interface to listen on: loopback by default; 0.0.0.0 (or ::) to serve other hosts. */
+  readonly host: string;
   /** undefined: the default SQLite file (see parseDatabaseUrl). */
   readonly databaseUrl: string | undefined;
   readonly redisUrl: string;
@@ -18,6 +20,7 @@ export interface ServerConfig {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     port: port(env.PORT),
+    host: env.HOST || '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     cachePrefix: env.CACHE_PREFIX || 'catalog',

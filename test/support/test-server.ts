@@ -52,7 +52,7 @@ export async function startTestServer(driver: TestDriver, label: string, overrid
   const prefix = `t.${label.replace(/[^A-Za-z0-9]/g, '')}.${randomBytes(4).toString('hex')}`;
   const app = await createApp(
     {
-      port: 0, databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true,
+      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true,
       seedDemo: false, logLevel: 'silent', development: false, ...overrides,
     },
     {
