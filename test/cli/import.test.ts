@@ -6,9 +6,9 @@ import { promisify } from 'node:util';
 import { testDrivers } from '../support/database.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { startTestServer, TEST_REDIS_URL, type TestServer } from '../support/test-server.ts';
+import { gid } from '../support/ids.ts';
 
 const run = promisify(execFile);
-const gid = (type: string, id: number) => Buffer.from(`${type}:${id}`).toString('base64url');
 
 async function importFile(server: TestServer, content: unknown) {
   const file = join(mkdtempSync(join(tmpdir(), 'cc-import-')), 'books.json');

@@ -73,7 +73,8 @@ describe.each(testDrivers())('bad input on %s', (driver) => {
     expect(res.errors?.map((e) => e.extensions?.code)).toEqual([code]);
     expect(res.errors![0]!.message).toMatch(message);
     if (noSql) expect(statements).toEqual([]);
-    expect(statements.filter((s) => /^\s*(insert|update|delete)\b/i.test(s)).length).toBeLessThanOrEqual(1); // at most the refused one
+    // A duplicate isbn is only found by trying: one refused INSERT/UPDATE, rolled back; never a cascade.
+    expect(statements.filter((s) => /^\s*(insert|update|delete)\b/i.test(s)).length).toBeLessThanOrEqual(1);
     expect(writes).toEqual([]);
     expect(await server.keys()).toEqual(keysBefore);
     expect(await tables()).toEqual(rowsBefore);
@@ -269,18 +270,14 @@ describe.each(testDrivers())('bad input on %s', (driver) => {
       await expectNull('query($id: ID!) { author(id: $id) { name } }', { id: ids.book11 }, { author: null });
     });
 
-    // PostgreSQL's serial ids are 32-bit: a larger number must be "absent", not a database error.
-    it('answers ids beyond the database\'s id range with null and no error', async () => {
+    // PostgreSQL's serial ids are 32-bit: a larger number names nothing, it is not a database error.
+    it('answers ids beyond 32 bits with null, and mutations on them with NOT_FOUND', async () => {
       const query = 'query($b: ID!, $a: ID!, $r: ID!) { book(id: $b) { title } author(id: $a) { name } node(id: $r) { id } }';
       await expectNull(query, { b: unknownId('Book', 2 ** 31), a: unknownId('Author', 2 ** 40), r: unknownId('Review', 2 ** 53 - 1) },
         { book: null, author: null, node: null });
       await expectRejected({
-        send: () => server.gql('query($a: ID) { books(authorId: $a) { totalCount } }', { a: unknownId('Author', 2 ** 31) }),
-        code: 'BAD_USER_INPUT', message: /"authorId" is not an author id/, noSql: true,
-      });
-      await expectRejected({
         send: () => server.gql('mutation($id: ID!) { deleteBook(id: $id) }', { id: unknownId('Book', 2 ** 31) }),
-        code: 'NOT_FOUND', message: /No book with id/, noSql: true,
+        code: 'NOT_FOUND', message: /No book with id/,
       });
     });
   });

@@ -2,8 +2,8 @@ import { testDrivers } from '../support/database.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { bumped, cachedEntities, generations } from '../support/cache-snapshot.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { gid } from '../support/ids.ts';
 
-const gid = (type: string, id: number) => Buffer.from(`${type}:${id}`).toString('base64url');
 
 // Read → write → read over HTTP. Each write must make exactly the right cached data stale:
 // the families whose generation moved and the entity keys that disappeared are asserted exactly.

@@ -3,8 +3,8 @@ import { testDrivers } from '../support/database.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { bumped, cachedEntities, generations } from '../support/cache-snapshot.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
+import { gid } from '../support/ids.ts';
 
-const gid = (type: string, id: number) => Buffer.from(`${type}:${id}`).toString('base64url');
 const BOOK = `query($id: ID!) { book(id: $id) { title priceCents reviewCount averageRating author { id books(first: 10) { totalCount } } } }`;
 
 // Writes made through the ORM outside GraphQL (a script, a job): only the subscriber sees them.

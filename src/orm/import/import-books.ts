@@ -28,7 +28,10 @@ export function parseImportFile(json: unknown): ImportedBook[] {
     };
     if (typeof b !== 'object' || b === null) throw new TypeError(`books[${i}] must be an object`);
     if (typeof b.isbn !== 'string' || !b.isbn.trim()) fail('isbn', 'a non-empty string');
-    if (typeof b.title !== 'string' || !b.title.trim()) fail('title', 'a non-empty string');
+    // The same bounds as the mutations' (title fits varchar(255); no NUL, which neither database takes).
+    if (typeof b.title !== 'string' || !b.title.trim() || b.title.trim().length > 255 || b.title.includes('\u0000')) {
+      fail('title', 'a non-empty string of at most 255 characters');
+    }
     if (!Number.isInteger(b.priceCents) || (b.priceCents as number) < 0) fail('priceCents', 'a non-negative integer');
     if (b.publishedYear != null && !Number.isInteger(b.publishedYear)) fail('publishedYear', 'an integer or null');
     if (typeof b.author !== 'string' || !b.author.trim()) fail('author', "the author's name");

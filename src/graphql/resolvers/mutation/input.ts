@@ -9,6 +9,9 @@ import { parseIdOf, type NodeType } from '../../global-id.ts';
 export function text(value: string, field: string, max: number): string {
   const trimmed = value.trim();
   if (trimmed.length === 0) throw badUserInput(`"${field}" must not be empty`, field);
+  // Neither database takes U+0000: PostgreSQL cannot store it in text, and SQLite stops reading
+  // the statement at it (MikroORM inlines parameters). Unchecked, it was an INTERNAL_SERVER_ERROR.
+  if (trimmed.includes('\u0000')) throw badUserInput(`"${field}" must not contain NUL characters`, field);
   if (trimmed.length > max) throw badUserInput(`"${field}" must be at most ${max} characters, got ${trimmed.length}`, field);
   return trimmed;
 }
@@ -47,10 +50,15 @@ export async function uniqueIsbn<T>(isbn: string | null | undefined, write: () =
   }
 }
 
+/**
+ * Lengths are checked in UTF-16 code units, never fewer than the database's characters. `title`
+ * must fit PostgreSQL's varchar(255) column (see the initial migration): a longer one failed the
+ * INSERT with INTERNAL_SERVER_ERROR there, and was stored on SQLite, whose text has no limit.
+ */
 export const LIMITS = {
   name: 200,
   bio: 10_000,
-  title: 500,
+  title: 255,
   isbn: 32,
   body: 10_000,
   priceCents: [0, 1_000_000_000],
