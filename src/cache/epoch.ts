@@ -10,20 +10,26 @@ export interface Epoch {
   refresh(): Promise<number>;
   /** Retires every cached entry of every process sharing the store. Rejects when unreachable. */
   bump(): Promise<number>;
+  /** Adopts an epoch learnt elsewhere (another process's bump); never goes backwards. */
+  adopt(value: number): void;
 }
 
-export function createEpoch(store: CacheStore, epochKey: string): Epoch {
+export function createEpoch(store: CacheStore, epochKey: string, onBump?: (epoch: number) => void): Epoch {
   let epoch = 0;
   return {
     current: () => epoch,
     async refresh() {
       const shared = await store.readCounter(epochKey);
-      if (shared !== null && Number.isSafeInteger(shared)) epoch = shared;
+      if (shared !== null && Number.isSafeInteger(shared)) epoch = Math.max(epoch, shared);
       return epoch;
     },
     async bump() {
-      epoch = await store.increment(epochKey);
+      epoch = Math.max(epoch, await store.increment(epochKey));
+      onBump?.(epoch);
       return epoch;
+    },
+    adopt(value) {
+      if (Number.isSafeInteger(value)) epoch = Math.max(epoch, value);
     },
   };
 }

@@ -32,6 +32,11 @@ export function epochKey(prefix: string): string {
   return `${assertPart('prefix', prefix)}:epoch`;
 }
 
+/** The pub/sub channel on which a bumped epoch is announced to every process sharing the cache. */
+export function epochChannel(prefix: string): string {
+  return `${assertPart('prefix', prefix)}:epoch-changed`;
+}
+
 export function createKeyspace(prefix: string, currentEpoch: () => number): Keyspace {
   assertPart('prefix', prefix);
   const ns = () => `${prefix}:${currentEpoch()}`;
