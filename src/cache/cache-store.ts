@@ -1,23 +1,68 @@
 /**
  * The storage interface the cache core talks to. Implementations must honour the failure contract:
- * reads never reject (an unreachable store answers "miss"), writes of cached values never reject
- * (a lost fill only costs a later miss). Invalidations do reject, because a lost invalidation must be
- * repaired (see Invalidator) rather than ignored.
+ * reads never reject (an unreachable store answers "miss"), fills never reject (a lost fill only
+ * costs a later miss). Invalidations do reject, because a lost invalidation must be repaired (an
+ * epoch bump) rather than ignored.
  */
 export interface CacheEntry {
   readonly key: string;
   readonly value: string;
   /** Time to live in whole seconds; entries with ttl <= 0 are not written at all. */
   readonly ttlSeconds: number;
+  /**
+   * Versioned fill: written only if the entity's tombstone (the clock of its last invalidation)
+   * is not newer than `readClock`, the invalidation clock read before the data was read from the
+   * database. Check and write are atomic (a script), so an eviction that committed after the
+   * filler's read can never be undone by the fill.
+   */
+  readonly guard?: { readonly tombstoneKey: string; readonly readClock: number };
+  /** The lease this fill was made under: released (if still ours) when the fill is written. */
+  readonly lease?: { readonly key: string; readonly token: string };
+}
+
+export interface LeaseRequest {
+  readonly key: string;
+  readonly token: string;
+  readonly ttlMs: number;
+}
+
+export interface EntityEviction {
+  readonly key: string;
+  readonly tombstoneKey: string;
+  readonly leaseKey: string;
+}
+
+export interface InvalidationRequest {
+  readonly entities: readonly EntityEviction[];
+  readonly generationKeys: readonly string[];
+  readonly clockKey: string;
+  /** How long tombstones live: longer than any read-to-fill gap (fills older than this are dropped). */
+  readonly tombstoneTtlMs: number;
 }
 
 export interface CacheStore {
   /** One round trip. Missing keys, and every key when the store is unreachable, are null. */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
-  /** One round trip (a pipeline). Never rejects. */
-  setMany(entries: readonly CacheEntry[]): Promise<void>;
-  /** One round trip: deletes `deleteKeys` and INCRs `bumpKeys`. Rejects when it may not have happened. */
-  invalidate(deleteKeys: readonly string[], bumpKeys: readonly string[]): Promise<void>;
+  /**
+   * One round trip (a pipeline): writes the entries and releases `releases` — leases taken for
+   * misses that turned out to have nothing to fill (each only while the token still holds it).
+   * Never rejects.
+   */
+  setMany(entries: readonly CacheEntry[], releases?: readonly { key: string; token: string }[]): Promise<void>;
+  /**
+   * One round trip: tries to take each lease (SET NX PX) and makes sure each generation counter
+   * exists, starting a missing one at `initial` so that a counter that was lost can never come
+   * back at a value some old page was stored under. Never rejects: unreachable → no lease held,
+   * generations null.
+   */
+  acquire(leases: readonly LeaseRequest[], generations: readonly { key: string; initial: string }[]):
+    Promise<{ acquired: boolean[]; generations: (string | null)[] }>;
+  /**
+   * Evicts entities (tombstone at the new clock, then delete value and lease) and bumps
+   * generations. Two round trips: the clock's INCR, then one pipeline. Rejects when it may not
+   * have happened.
+   */
+  invalidate(request: InvalidationRequest): Promise<void>;
   /** Reads an integer counter (the epoch); null when absent or unreachable. */
   readCounter(key: string): Promise<number | null>;
   /** INCRs a counter and returns its new value. Rejects when unreachable. */

@@ -2,6 +2,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { CacheStore } from './cache-store.ts';
 import { Evictions } from './evictions.ts';
 import type { Keyspace } from './keyspace.ts';
+import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
+
+/** Twice the oldest read a loader will still fill from (MAX_FILL_AGE_MS). */
+export const TOMBSTONE_TTL_MS = 2 * MAX_FILL_AGE_MS;
 
 export interface InvalidatorObserver {
   applied?(evictions: Evictions): void;
@@ -29,10 +33,12 @@ export function createInvalidator(store: CacheStore, keyspace: Keyspace, observe
 
   async function apply(evictions: Evictions): Promise<void> {
     if (evictions.size === 0) return;
-    const deleteKeys = [...evictions.entities()].map(({ type, id }) => keyspace.entity(type, id));
-    const bumpKeys = [...evictions.families()].map((family) => keyspace.generation(family));
+    const entities = [...evictions.entities()].map(({ type, id }) => ({
+      key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
+    }));
+    const generationKeys = [...evictions.families()].map((family) => keyspace.generation(family));
     try {
-      await store.invalidate(deleteKeys, bumpKeys);
+      await store.invalidate({ entities, generationKeys, clockKey: keyspace.clock(), tombstoneTtlMs: TOMBSTONE_TTL_MS });
       observer.applied?.(evictions);
     } catch (error) {
       // The write itself has committed; failing the request would not undo it. The loss is

@@ -5,10 +5,15 @@ export type KeyReader = DataLoader<string, string | null>;
 
 /**
  * One per request: every read-through loader asks its keys from this reader, so all cache lookups
- * issued in the same tick — entity loaders, page loaders and their generation keys, of every type
- * at one depth of the query — leave as one MGET. It does not memoise: loaders above it do, and a
- * memo here would hide generations bumped by this same request's mutations.
+ * issued in the same tick — entity loaders, page loaders, their generation keys and the clock, of
+ * every type at one depth of the query — leave as one MGET (each distinct key once). It does not
+ * memoise: loaders above it do, and a memo here would hide this request's own invalidations.
  */
 export function createKeyReader(store: CacheStore): KeyReader {
-  return new DataLoader<string, string | null>((keys) => store.getMany(keys), { cache: false });
+  return new DataLoader<string, string | null>(async (keys) => {
+    const unique = [...new Set(keys)];
+    const values = await store.getMany(unique);
+    const byKey = new Map(unique.map((key, i) => [key, values[i] ?? null]));
+    return keys.map((key) => byKey.get(key) ?? null);
+  }, { cache: false });
 }

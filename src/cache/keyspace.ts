@@ -7,6 +7,10 @@
  *   p:n:g:<family>          generation counter of a list family — INCR'd on change, never expires
  *   p:n:p:<family>:<args>   one cached page of that family; its value records the generation it
  *                           was built under, so a page from an older generation is a miss
+ *   p:n:clock               the invalidation clock: INCR'd by every invalidation, read by every batch
+ *   p:n:t:<Type>:<id>       an entity's tombstone: the clock of its last invalidation (short TTL);
+ *                           a fill is dropped when the tombstone is newer than the filler's read
+ *   p:n:l:e:… / p:n:l:p:…   fill leases of an entity or a page: one filler per miss, others wait
  *
  * Bumping the epoch makes every key of the previous epoch unreachable at once (they expire by TTL),
  * which is how lost invalidations are repaired without SCAN, KEYS or pattern deletes.
@@ -16,6 +20,10 @@ export interface Keyspace {
   entity(type: string, id: string | number): string;
   generation(family: string): string;
   page(family: string, variant: string): string;
+  clock(): string;
+  tombstone(type: string, id: string | number): string;
+  entityLease(type: string, id: string | number): string;
+  pageLease(family: string, variant: string): string;
 }
 
 const SAFE_PART = /^[A-Za-z0-9_.:=|,\-]+$/;
@@ -45,5 +53,9 @@ export function createKeyspace(prefix: string, currentEpoch: () => number): Keys
     entity: (type, id) => `${ns()}:e:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
     generation: (family) => `${ns()}:g:${assertPart('family', family)}`,
     page: (family, variant) => `${ns()}:p:${assertPart('family', family)}:${assertPart('page variant', variant)}`,
+    clock: () => `${ns()}:clock`,
+    tombstone: (type, id) => `${ns()}:t:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
+    entityLease: (type, id) => `${ns()}:l:e:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
+    pageLease: (family, variant) => `${ns()}:l:p:${assertPart('family', family)}:${assertPart('page variant', variant)}`,
   };
 }

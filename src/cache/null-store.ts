@@ -1,10 +1,11 @@
 import type { CacheStore } from './cache-store.ts';
 
-/** A store that holds nothing: every read misses. Used when the cache is switched off. */
+/** A store that holds nothing: every read misses, every lease is granted. Used when the cache is off. */
 export function createNullStore(): CacheStore {
   return {
     getMany: async (keys) => keys.map(() => null),
     setMany: async () => {},
+    acquire: async (leases, generations) => ({ acquired: leases.map(() => true), generations: generations.map((g) => g.initial) }),
     invalidate: async () => {},
     readCounter: async () => null,
     increment: async () => 0,

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import DataLoader from 'dataloader';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type { KeyReader } from './key-reader.ts';
@@ -6,17 +8,40 @@ import type { KeyReader } from './key-reader.ts';
 export interface CacheLocation {
   readonly cacheKey: string;
   /**
-   * The generation counter this value depends on (for list pages). The value is stored together
-   * with the generation read before the database was queried; it is served only while that
-   * generation is still current. A writer that commits and then bumps the generation therefore
-   * makes every fill that started before the bump unreadable — no stale fill for pages.
+   * The generation counter this value depends on (list pages). The value is stored with the
+   * generation read before the database was queried and served only while that generation is
+   * current: a writer that commits and then bumps it makes every earlier fill unreadable.
    */
   readonly generationKey?: string;
+  /** The entity's tombstone: makes the fill versioned (see CacheEntry.guard). */
+  readonly tombstoneKey?: string;
+  /** A lease key: concurrent misses on this key, in any process, fill it once. */
+  readonly leaseKey?: string;
 }
 
 export interface LoaderObserver {
   lookup?(name: string, hits: number, misses: number): void;
   fill?(name: string, written: number): void;
+  /** Misses that waited for another filler: `served` found the value, the rest read the database. */
+  waited?(name: string, served: number, timedOut: number): void;
+}
+
+/** The race protections, on by default; tests switch them off to show they matter. */
+export interface FillProtection {
+  readonly versionedFills?: boolean;
+  readonly leases?: boolean;
+  readonly leaseTtlMs?: number;
+  /** How long a miss waits for another process's fill before reading the database itself. */
+  readonly leaseWaitMs?: number;
+  readonly pollMs?: number;
+}
+
+/** An entry a fetch asks to fill besides its own keys (e.g. the rows of a page, as entities). */
+export interface SideFill {
+  readonly key: string;
+  readonly value: unknown;
+  readonly ttlSeconds: number;
+  readonly tombstoneKey?: string;
 }
 
 export interface ReadThroughOptions<K, V> {
@@ -25,25 +50,38 @@ export interface ReadThroughOptions<K, V> {
   readonly reader: KeyReader;
   readonly store: CacheStore;
   readonly locate: (key: K) => CacheLocation;
+  /** The invalidation clock's key, read with every batch's lookup (it changes with the epoch). */
+  readonly clockKey: () => string;
   /**
    * Loads the missing keys from the source of truth, answering in the same order (null: does not
-   * exist, not cached). It may push related entries into `fills` (e.g. the entities of a page it
-   * loaded), which are written in the same pipeline as the misses.
+   * exist, not cached). It may add side fills, written in the same pipeline and versioned by the
+   * same clock reading.
    */
-  readonly fetch: (misses: readonly K[], fills: CacheEntry[]) => Promise<readonly (V | null)[]>;
+  readonly fetch: (misses: readonly K[], sideFill: (entry: SideFill) => void) => Promise<readonly (V | null)[]>;
   /** Time to live of filled entries, in seconds (0: never stored); per key or for all. */
   readonly ttlSeconds: number | ((key: K) => number);
   /** Memo key for object-valued loader keys (DataLoader's cacheKeyFn). */
   readonly memoKey?: (key: K) => string;
   readonly observer?: LoaderObserver;
+  readonly protection?: FillProtection;
+  /** Test seam: runs after the database read and before the fill (to force interleavings). */
+  readonly beforeFill?: (name: string, keys: readonly K[]) => Promise<void>;
 }
 
 type Envelope<V> = { v: V; g?: string };
+
+/** Tombstones outlive this by far (see Invalidator): an older read is never filled. */
+export const MAX_FILL_AGE_MS = 30_000;
 
 /**
  * A per-request DataLoader that reads through the cache: one lookup round trip for all keys of a
  * batch (shared with sibling loaders through the KeyReader), one source query for the misses, one
  * pipelined write-back. The DataLoader memo stays on, so a request sees one value per key.
+ *
+ * Races (DESIGN.md): fills are versioned — the batch reads the invalidation clock with its lookup,
+ * and a fill is refused when the entity was invalidated after that; pages carry their generation.
+ * Misses take a lease first, so concurrent misses on one key in all processes fill it once: the
+ * others poll briefly for the value and read the database themselves only if it does not come.
  */
 export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>): DataLoader<K, V | null, string> {
   const { name, reader, store, locate, fetch, ttlSeconds, observer } = options;
@@ -51,47 +89,127 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     throw new TypeError(`createReadThroughLoader(${name}): ttlSeconds must be a non-negative integer, got ${ttlSeconds}`);
   }
   const ttlOf = typeof ttlSeconds === 'number' ? () => ttlSeconds : ttlSeconds;
+  const protection = {
+    versionedFills: true, leases: true, leaseTtlMs: 2000, leaseWaitMs: 250, pollMs: 10, ...options.protection,
+  };
 
   async function batch(keys: readonly K[]): Promise<(V | null)[]> {
     const locations = keys.map(locate);
+    const clockKey = options.clockKey();
     const generationKeys = [...new Set(locations.flatMap((l) => (l.generationKey ? [l.generationKey] : [])))];
-    const lookups = await reader.loadMany([...generationKeys, ...locations.map((l) => l.cacheKey)]);
-    const generations = new Map(generationKeys.map((key, i) => [key, asString(lookups[i]) ?? '0']));
+    const lookups = await reader.loadMany([clockKey, ...generationKeys, ...locations.map((l) => l.cacheKey)]);
+    const readAt = performance.now();
+    const readClock = Number(asString(lookups[0]) ?? 0);
+    const generations = new Map(generationKeys.map((key, i) => [key, asString(lookups[1 + i])]));
+    const offset = 1 + generationKeys.length;
 
     const results: (V | null)[] = new Array(keys.length).fill(null);
     const misses: number[] = [];
     locations.forEach((location, i) => {
-      const envelope = decode<V>(asString(lookups[generationKeys.length + i]));
-      const current = location.generationKey ? generations.get(location.generationKey) : undefined;
-      if (envelope && envelope.g === current) results[i] = envelope.v;
+      const value = servable<V>(asString(lookups[offset + i]), location, generations);
+      if (value !== undefined) results[i] = value;
       else misses.push(i);
     });
     observer?.lookup?.(name, keys.length - misses.length, misses.length);
     if (misses.length === 0) return results;
 
-    const fills: CacheEntry[] = [];
-    const loaded = await fetch(misses.map((i) => keys[i]!), fills);
-    misses.forEach((keyIndex, j) => {
-      const value = loaded[j] ?? null;
-      results[keyIndex] = value;
-      if (value === null) return;
-      const { cacheKey, generationKey } = locations[keyIndex]!;
-      const g = generationKey ? generations.get(generationKey) : undefined;
-      fills.push({ key: cacheKey, value: JSON.stringify(g === undefined ? { v: value } : { v: value, g }), ttlSeconds: ttlOf(keys[keyIndex]!) });
-    });
-    if (fills.length > 0) {
-      await store.setMany(fills);
-      observer?.fill?.(name, fills.length);
+    // One round trip: leases for the misses, and a random start for generations never seen, so a
+    // lost counter cannot come back at a value an old page was stored under.
+    const tokens = new Map<number, string>();
+    const leased = protection.leases ? misses.filter((i) => locations[i]!.leaseKey) : [];
+    const unborn = generationKeys.filter((key) => generations.get(key) === null);
+    const contended: number[] = [];
+    if (leased.length > 0 || unborn.length > 0) {
+      const token = randomBytes(8).toString('hex');
+      const granted = await store.acquire(
+        leased.map((i) => ({ key: locations[i]!.leaseKey!, token: `${token}.${i}`, ttlMs: protection.leaseTtlMs })),
+        unborn.map((key) => ({ key, initial: String(randomStart()) })),
+      );
+      leased.forEach((i, j) => (granted.acquired[j] ? tokens.set(i, `${token}.${i}`) : contended.push(i)));
+      unborn.forEach((key, j) => generations.set(key, granted.generations[j] ?? null));
     }
+
+    const owned = misses.filter((i) => !contended.includes(i));
+    const [, leftover] = await Promise.all([load(owned), waitForOthers(contended)]);
+    await load(leftover);
     return results;
+
+    async function load(indexes: readonly number[]): Promise<void> {
+      if (indexes.length === 0) return;
+      const fills: CacheEntry[] = [];
+      const releases: { key: string; token: string }[] = [];
+      const guardOf = (tombstoneKey: string | undefined) =>
+        protection.versionedFills && tombstoneKey ? { tombstoneKey, readClock } : undefined;
+      const loaded = await fetch(indexes.map((i) => keys[i]!), (side) => fills.push({
+        key: side.key, value: JSON.stringify({ v: side.value }), ttlSeconds: side.ttlSeconds, guard: guardOf(side.tombstoneKey),
+      }));
+      indexes.forEach((keyIndex, j) => {
+        const value = loaded[j] ?? null;
+        results[keyIndex] = value;
+        const { cacheKey, generationKey, tombstoneKey, leaseKey } = locations[keyIndex]!;
+        const token = tokens.get(keyIndex);
+        if (value === null) {
+          // Not cached: absence is not a value (and unknown ids must leave nothing behind).
+          if (token && leaseKey) releases.push({ key: leaseKey, token });
+          return;
+        }
+        const g = generationKey ? generations.get(generationKey) : undefined;
+        if (g === null) return; // the generation could not be established: do not guess one
+        fills.push({
+          key: cacheKey,
+          value: JSON.stringify(g === undefined ? { v: value } : { v: value, g }),
+          ttlSeconds: ttlOf(keys[keyIndex]!),
+          guard: guardOf(tombstoneKey),
+          lease: token && leaseKey ? { key: leaseKey, token } : undefined,
+        });
+      });
+      await options.beforeFill?.(name, indexes.map((i) => keys[i]!));
+      // A read this old may predate an invalidation whose tombstone has expired: do not fill it.
+      const fresh = performance.now() - readAt < MAX_FILL_AGE_MS;
+      if ((fills.length > 0 && fresh) || releases.length > 0) {
+        await store.setMany(fresh ? fills : [], releases);
+        if (fresh) observer?.fill?.(name, fills.length);
+      }
+    }
+
+    /** Polls for values another filler is loading; returns the misses it did not deliver in time. */
+    async function waitForOthers(indexes: readonly number[]): Promise<number[]> {
+      let pending = [...indexes];
+      const deadline = performance.now() + protection.leaseWaitMs;
+      while (pending.length > 0 && performance.now() < deadline) {
+        await sleep(protection.pollMs);
+        const pendingGenerations = [...new Set(pending.flatMap((i) => locations[i]!.generationKey ?? []))];
+        const values = await store.getMany([...pendingGenerations, ...pending.map((i) => locations[i]!.cacheKey)]);
+        pendingGenerations.forEach((key, j) => generations.set(key, values[j] ?? generations.get(key) ?? null));
+        pending = pending.filter((keyIndex, j) => {
+          const value = servable<V>(values[pendingGenerations.length + j] ?? null, locations[keyIndex]!, generations);
+          if (value === undefined) return true;
+          results[keyIndex] = value;
+          return false;
+        });
+      }
+      observer?.waited?.(name, indexes.length - pending.length, pending.length);
+      return pending;
+    }
   }
 
   return new DataLoader<K, V | null, string>(batch, { cacheKeyFn: options.memoKey ?? ((k) => String(k)) });
 }
 
-/** Encodes a value the way read-through loaders store it, for fills made on a loader's behalf. */
-export function encodeCached<V>(value: V): string {
-  return JSON.stringify({ v: value });
+/** The cached value if it may be served (pages: only under their current generation), else undefined. */
+function servable<V>(raw: string | null, location: CacheLocation, generations: Map<string, string | null>): V | undefined {
+  const envelope = decode<V>(raw);
+  if (!envelope) return undefined;
+  if (location.generationKey) {
+    const current = generations.get(location.generationKey);
+    if (current === null || current === undefined || envelope.g !== current) return undefined;
+  }
+  return envelope.v;
+}
+
+/** Generations start at a random point in a 2^48 range, never at a value a lost counter had. */
+function randomStart(): number {
+  return Number.parseInt(randomBytes(6).toString('hex'), 16);
 }
 
 function asString(value: unknown): string | null {

@@ -1,12 +1,38 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type { StoreObserver, StoreOperation } from './store-observer.ts';
 
 /**
- * CacheStore on one ioredis connection. Each method is exactly one round trip (a single command or
- * one pipeline), which is what the per-request round-trip budget in the tests counts.
+ * Writes a value unless its entity was invalidated after the filler read the clock (KEYS[2], the
+ * tombstone, holds the clock of the last invalidation), then releases the filler's lease if it is
+ * still the holder. ARGV: value, ttl seconds, read clock (-1: unguarded), lease token ('' : none).
+ */
+const FILL_SCRIPT = `
+local readClock = tonumber(ARGV[3])
+if readClock >= 0 then
+  local tombstone = redis.call('GET', KEYS[2])
+  if tombstone and tonumber(tombstone) > readClock then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
+return 1`;
+
+/** Releases a lease only if the token still holds it. */
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+type FillCommander = ChainableCommander & {
+  cacheFill(value: string, tombstone: string, lease: string, ...args: (string | number)[]): ChainableCommander;
+  cacheRelease(lease: string, token: string): ChainableCommander;
+};
+
+/**
+ * CacheStore on one ioredis connection. Each method is one round trip (a single command or one
+ * pipeline) except `invalidate`, which needs the clock's new value before it can write tombstones.
  */
 export function createRedisStore(redis: Redis, observer: StoreObserver = {}): CacheStore {
+  redis.defineCommand('cacheFill', { numberOfKeys: 3, lua: FILL_SCRIPT });
+  redis.defineCommand('cacheRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+
   async function timed<T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
@@ -19,14 +45,16 @@ export function createRedisStore(redis: Redis, observer: StoreObserver = {}): Ca
     }
   }
 
-  async function execPipeline(operation: StoreOperation, build: (p: ReturnType<Redis['pipeline']>) => number) {
-    const pipeline = redis.pipeline();
+  /** Runs a pipeline as one round trip; rejects if any command failed. */
+  async function execPipeline(operation: StoreOperation, build: (p: FillCommander) => number): Promise<unknown[]> {
+    const pipeline = redis.pipeline() as FillCommander;
     const commands = build(pipeline);
-    if (commands === 0) return;
-    await timed(operation, commands, async () => {
+    if (commands === 0) return [];
+    return timed(operation, commands, async () => {
       const results = (await pipeline.exec()) ?? [];
       const failed = results.find(([error]) => error);
       if (failed) throw failed[0];
+      return results.map(([, value]) => value);
     });
   }
 
@@ -40,12 +68,20 @@ export function createRedisStore(redis: Redis, observer: StoreObserver = {}): Ca
       }
     },
 
-    async setMany(entries: readonly CacheEntry[]) {
+    async setMany(entries: readonly CacheEntry[], releases = []) {
       try {
         await execPipeline('setMany', (p) => {
-          let n = 0;
-          for (const { key, value, ttlSeconds } of entries) {
-            if (ttlSeconds > 0) { p.set(key, value, 'EX', ttlSeconds); n++; }
+          for (const { key, token } of releases) p.cacheRelease(key, token);
+          let n = releases.length;
+          for (const { key, value, ttlSeconds, guard, lease } of entries) {
+            if (ttlSeconds <= 0) continue;
+            if (guard || lease) {
+              const tombstone = guard?.tombstoneKey ?? lease!.key; // an unread stand-in when unguarded
+              p.cacheFill(key, tombstone, lease?.key ?? key, value, ttlSeconds, guard?.readClock ?? -1, lease?.token ?? '');
+            } else {
+              p.set(key, value, 'EX', ttlSeconds);
+            }
+            n++;
           }
           return n;
         });
@@ -54,11 +90,32 @@ export function createRedisStore(redis: Redis, observer: StoreObserver = {}): Ca
       }
     },
 
-    async invalidate(deleteKeys, bumpKeys) {
+    async acquire(leases, generations) {
+      try {
+        const results = await execPipeline('acquire', (p) => {
+          for (const { key, token, ttlMs } of leases) p.set(key, token, 'PX', ttlMs, 'NX');
+          for (const { key, initial } of generations) p.set(key, initial, 'NX').get(key);
+          return leases.length + generations.length * 2;
+        });
+        return {
+          acquired: leases.map((_, i) => results[i] === 'OK'),
+          generations: generations.map((_, i) => (results[leases.length + i * 2 + 1] as string | null) ?? null),
+        };
+      } catch {
+        return { acquired: leases.map(() => false), generations: generations.map(() => null) };
+      }
+    },
+
+    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs }) {
+      // Tombstones carry the clock *after* this INCR, so a filler that read the clock before it
+      // (and so may hold pre-commit data) is refused; one that read it after read committed data.
+      const clock = entities.length > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
       await execPipeline('invalidate', (p) => {
-        if (deleteKeys.length > 0) p.del(...deleteKeys);
-        for (const key of bumpKeys) p.incr(key);
-        return (deleteKeys.length > 0 ? 1 : 0) + bumpKeys.length;
+        for (const { tombstoneKey } of entities) p.set(tombstoneKey, clock, 'PX', tombstoneTtlMs);
+        // After the tombstones: a fill racing this pipeline is either refused or deleted here.
+        if (entities.length > 0) p.del(...entities.flatMap((e) => [e.key, e.leaseKey]));
+        for (const key of generationKeys) p.incr(key);
+        return entities.length + (entities.length > 0 ? 1 : 0) + generationKeys.length;
       });
     },
 

@@ -7,7 +7,7 @@ import { buildSchema } from 'graphql';
 import { pino, type Logger } from 'pino';
 import { openCacheRuntime, type CacheRuntime } from '../cache/cache-runtime.ts';
 import type { InvalidatorObserver } from '../cache/invalidator.ts';
-import type { LoaderObserver } from '../cache/read-through-loader.ts';
+import type { FillProtection, LoaderObserver } from '../cache/read-through-loader.ts';
 import type { StoreObserver } from '../cache/store-observer.ts';
 import { readTypeTtls } from '../graphql/cache-policy.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
@@ -29,6 +29,10 @@ export interface AppHooks {
   readonly store?: StoreObserver;
   readonly loaders?: LoaderObserver;
   readonly invalidator?: InvalidatorObserver;
+  /** Race protections of the read path (tests switch them off to show they matter). */
+  readonly protection?: FillProtection;
+  /** Test seam between a loader's database read and its fill. */
+  readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
   /** Structured log; defaults to pino at the configured level. */
   readonly log?: Logger;
 }
@@ -91,7 +95,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     graphiql: createGraphiqlHandler({ onError: (error) => log.error({ err: error }, 'GraphiQL asset error') }),
     async context() {
       const em = orm.em.fork();
-      return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders }) };
+      return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders, protection: hooks.protection, beforeFill: hooks.beforeFill }) };
     },
     healthy: () => orm.isConnected(),
   });

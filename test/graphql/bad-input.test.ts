@@ -90,7 +90,9 @@ describe.each(testDrivers())('bad input on %s', (driver) => {
     const res = await server.gql(query, variables);
     expect(res.errors).toBeUndefined();
     expect(res.data).toEqual(expected);
-    expect(server.counters.roundTrips.filter((r) => r.operation !== 'getMany')).toEqual([]);
+    // A miss takes a fill lease (herd control) and gives it back when the row turns out not to
+    // exist: round trips happen, but nothing is invalidated and no key is left behind.
+    expect(server.counters.roundTrips.filter((r) => !['getMany', 'acquire', 'setMany'].includes(r.operation))).toEqual([]);
     expect(await server.keys()).toEqual(keysBefore);
     expect(await tables()).toEqual(rowsBefore);
   }

@@ -3,7 +3,7 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { CacheStore } from '../../cache/cache-store.ts';
 import { createKeyReader } from '../../cache/key-reader.ts';
 import type { Keyspace } from '../../cache/keyspace.ts';
-import { createReadThroughLoader, encodeCached, type LoaderObserver } from '../../cache/read-through-loader.ts';
+import { createReadThroughLoader, type FillProtection, type LoaderObserver } from '../../cache/read-through-loader.ts';
 import { CachedType } from '../../catalog/families.ts';
 import type { Page, PageSpec } from '../../catalog/page.ts';
 import {
@@ -22,6 +22,9 @@ export interface LoaderDependencies {
   readonly keyspace: Keyspace;
   readonly ttlOf: TtlOf;
   readonly observer?: LoaderObserver;
+  readonly protection?: FillProtection;
+  /** Test seam, see ReadThroughOptions.beforeFill. */
+  readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
 }
 
 type ById<T> = DataLoader<number, T | null, string>;
@@ -38,15 +41,18 @@ export interface Loaders {
 const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection' } as const;
 
 /** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
-export function createLoaders({ em, store, keyspace, ttlOf, observer }: LoaderDependencies): Loaders {
+export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, beforeFill }: LoaderDependencies): Loaders {
   const reader = createKeyReader(store);
-  const common = { reader, store, observer };
+  const common = { reader, store, observer, protection, beforeFill, clockKey: keyspace.clock };
+  const entityLocation = (type: string, id: number) => ({
+    cacheKey: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
+  });
 
   const byId = <T extends { id: number }>(type: 'Author' | 'Book' | 'Review', table: 'author' | 'book' | 'review', fromSql: (r: SqlRow) => T) =>
     createReadThroughLoader<number, T>({
       ...common,
       name: type,
-      locate: (id) => ({ cacheKey: keyspace.entity(type, id) }),
+      locate: (id) => entityLocation(type, id),
       fetch: (ids) => loadRowsById(em, table, ids, fromSql),
       ttlSeconds: ttlOf(type),
     });
@@ -59,7 +65,7 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer }: LoaderDe
   const bookStats = createReadThroughLoader<number, BookStats>({
     ...common,
     name: CachedType.BookStats,
-    locate: (id) => ({ cacheKey: keyspace.entity(CachedType.BookStats, id) }),
+    locate: (id) => entityLocation(CachedType.BookStats, id),
     fetch: (ids) => loadBookStats(em, ids),
     // The aggregate backs Book's scalar fields, which inherit Book's maxAge.
     ttlSeconds: ttlOf('Book'),
@@ -71,7 +77,7 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer }: LoaderDe
     locate: (spec) => pageLocation(keyspace, spec),
     memoKey: (spec) => `${familyOf(spec)}:${pageVariant(spec)}`,
     ttlSeconds: (spec) => ttlOf(CONNECTION_TYPE[spec.table]),
-    async fetch(specs, fills) {
+    async fetch(specs, sideFill) {
       const loaded = await loadPages(em, specs);
       // The rows a page query returned are the entities its edges will ask for next: prime this
       // request's loader and fill their keys in the same write-back, saving a lookup and a query.
@@ -80,7 +86,8 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer }: LoaderDe
         for (const raw of rows) {
           const row = fromSql(raw);
           (loader as ById<typeof row>).prime(row.id, row);
-          fills.push({ key: keyspace.entity(type, row.id), value: encodeCached(row), ttlSeconds: ttlOf(type) });
+          // Versioned by the page batch's clock reading, taken before this query ran.
+          sideFill({ key: keyspace.entity(type, row.id), tombstoneKey: keyspace.tombstone(type, row.id), value: row, ttlSeconds: ttlOf(type) });
         }
       });
       return loaded.map((l) => l.page);

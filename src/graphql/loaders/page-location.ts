@@ -26,5 +26,6 @@ export function pageVariant(spec: PageSpec): string {
 
 export function pageLocation(keyspace: Keyspace, spec: PageSpec): CacheLocation {
   const family = familyOf(spec);
-  return { cacheKey: keyspace.page(family, pageVariant(spec)), generationKey: keyspace.generation(family) };
+  const variant = pageVariant(spec);
+  return { cacheKey: keyspace.page(family, variant), generationKey: keyspace.generation(family), leaseKey: keyspace.pageLease(family, variant) };
 }
