@@ -68,7 +68,11 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const orm = await openOrm({
     databaseUrl: config.databaseUrl,
     subscribers: [createInvalidationSubscriber(invalidator)],
-    onQuery: hooks.onQuery,
+    // Every statement at trace level: how tests and operators count SQL in a server process.
+    onQuery: (sql, params) => {
+      hooks.onQuery?.(sql, params);
+      if (log.isLevelEnabled('trace')) log.trace({ sql }, 'sql');
+    },
   });
   try {
     if (config.seedDemo) await seedDemoIfEmpty(orm);
@@ -95,7 +99,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     graphiql: createGraphiqlHandler({ onError: (error) => log.error({ err: error }, 'GraphiQL asset error') }),
     async context() {
       const em = orm.em.fork();
-      return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders, protection: hooks.protection, beforeFill: hooks.beforeFill }) };
+      return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders, protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill }) };
     },
     healthy: () => orm.isConnected(),
   });

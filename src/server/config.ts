@@ -10,6 +10,8 @@ export interface ServerConfig {
   readonly cachePrefix: string;
   /** false: no Redis at all, every read goes to the database (the benchmark's baseline). */
   readonly cacheEnabled: boolean;
+  /** Fill leases against thundering herds (off only to measure what they save). */
+  readonly cacheLeases: boolean;
   /** Seed a small demo catalog when the database is empty (first start). */
   readonly seedDemo: boolean;
   readonly logLevel: string;
@@ -25,6 +27,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
     cachePrefix: env.CACHE_PREFIX || 'catalog',
     cacheEnabled: flag('CACHE', env.CACHE, true),
+    cacheLeases: flag('CACHE_LEASES', env.CACHE_LEASES, true),
     seedDemo: flag('SEED_DEMO', env.SEED_DEMO, true),
     logLevel: env.LOG_LEVEL || 'info',
     development: env.NODE_ENV === 'development',

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createApp, type App } from '../../src/server/app.ts';
+import { createApp, type App, type AppHooks } from '../../src/server/app.ts';
 import type { ServerConfig } from '../../src/server/config.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
 import { createTestDatabase, type TestDatabase, type TestDriver } from './database.ts';
@@ -46,18 +46,21 @@ export interface TestServer {
 }
 
 /** A real server on a fresh database and its own Redis key prefix, so test files run in parallel. */
-export async function startTestServer(driver: TestDriver, label: string, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(
+  driver: TestDriver, label: string, overrides: Partial<ServerConfig> = {}, extraHooks: Partial<AppHooks> = {},
+): Promise<TestServer> {
   const db = await createTestDatabase(driver, label);
   const counters = new Counters();
   const prefix = `t.${label.replace(/[^A-Za-z0-9]/g, '')}.${randomBytes(4).toString('hex')}`;
   const app = await createApp(
     {
-      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true,
+      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true, cacheLeases: true,
       seedDemo: false, logLevel: 'silent', development: false, ...overrides,
     },
     {
       onQuery: (sql) => counters.sql.push(sql),
       store: { roundTrip: (operation, commands) => counters.roundTrips.push({ operation, commands }) },
+      ...extraHooks,
     },
   );
   const url = await app.listen(0);

@@ -1,0 +1,72 @@
+import type { FillProtection } from '../../src/cache/read-through-loader.ts';
+import { insertFixture } from '../support/fixtures.ts';
+import { gid } from '../support/ids.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
+
+/** Holds loaders of one name between their database read and their fill, until released. */
+class FillBarrier {
+  #armed: string | null = null;
+  #reached!: () => void;
+  #release!: () => void;
+  reached = Promise.resolve();
+  arm(name: string): void {
+    this.#armed = name;
+    this.reached = new Promise((r) => { this.#reached = r; });
+  }
+  release(): void {
+    this.#release?.();
+  }
+  hook = async (name: string): Promise<void> => {
+    if (name !== this.#armed) return;
+    this.#armed = null;
+    const released = new Promise<void>((r) => { this.#release = r; });
+    this.#reached();
+    await released;
+  };
+}
+
+// The classic race, forced deterministically: a reader misses and reads the old row; a writer
+// commits and invalidates; only then does the reader fill. The fill must not win.
+describe.each<[string, FillProtection]>([
+  ['with versioned fills', {}],
+  ['without them (the race reproduced)', { versionedFills: false }],
+])('a stale fill %s', (label, protection) => {
+  const barrier = new FillBarrier();
+  let server: TestServer;
+  const protectedRun = protection.versionedFills !== false;
+
+  beforeEach(async () => {
+    server = await startTestServer('sqlite', `stale-${protectedRun ? 'on' : 'off'}`, {}, { protection, beforeFill: barrier.hook });
+    await insertFixture(server.app.orm, { authors: 1, booksPerAuthor: 3, reviewsPerBook: 0 });
+  });
+  afterEach(() => server.close());
+
+  async function race(name: string, read: string, write: string) {
+    barrier.arm(name);
+    const reader = server.gql(read); // misses, reads the old row, then waits at the barrier
+    await barrier.reached;
+    const written = await server.gql(write); // commits and invalidates while the reader holds old data
+    expect(written.errors).toBeUndefined();
+    barrier.release();
+    return reader;
+  }
+
+  it(`${protectedRun ? 'is refused' : 'wins'} for an entity loaded by id`, async () => {
+    const book = gid('Book', 1);
+    const early = await race('Book', `{ book(id: "${book}") { title } }`,
+      `mutation { updateBook(id: "${book}", input: { title: "After the write" }) { title } }`);
+    expect((await early).data.book.title).toBe('Book 1.1'); // it started before the write: fine
+
+    const next = await server.gql(`{ book(id: "${book}") { title } }`);
+    expect(next.data.book.title).toBe(protectedRun ? 'After the write' : 'Book 1.1');
+  });
+
+  it(`${protectedRun ? 'is refused' : 'wins'} for entities filled from a page's rows`, async () => {
+    const early = await race('Page', '{ books(first: 3) { edges { node { title } } } }',
+      `mutation { updateBook(id: "${gid('Book', 2)}", input: { isbn: "changed-isbn" }) { isbn } }`);
+    expect((await early).errors).toBeUndefined();
+
+    const next = await server.gql(`{ book(id: "${gid('Book', 2)}") { isbn } }`);
+    expect(next.data.book.isbn).toBe(protectedRun ? 'changed-isbn' : 'isbn-1-2');
+  });
+});
