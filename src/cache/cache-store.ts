@@ -24,6 +24,8 @@ export interface LeaseRequest {
   readonly key: string;
   readonly token: string;
   readonly ttlMs: number;
+  /** The value the lease is for: read again in the same round trip, since a filler may just have finished. */
+  readonly valueKey: string;
 }
 
 export interface EntityEviction {
@@ -56,7 +58,7 @@ export interface CacheStore {
    * generations null.
    */
   acquire(leases: readonly LeaseRequest[], generations: readonly { key: string; initial: string }[]):
-    Promise<{ acquired: boolean[]; generations: (string | null)[] }>;
+    Promise<{ acquired: boolean[]; values: (string | null)[]; generations: (string | null)[] }>;
   /**
    * Evicts entities (tombstone at the new clock, then delete value and lease) and bumps
    * generations. Two round trips: the clock's INCR, then one pipeline. Rejects when it may not

@@ -5,7 +5,9 @@ export function createNullStore(): CacheStore {
   return {
     getMany: async (keys) => keys.map(() => null),
     setMany: async () => {},
-    acquire: async (leases, generations) => ({ acquired: leases.map(() => true), generations: generations.map((g) => g.initial) }),
+    acquire: async (leases, generations) => ({
+      acquired: leases.map(() => true), values: leases.map(() => null), generations: generations.map((g) => g.initial),
+    }),
     invalidate: async () => {},
     readCounter: async () => null,
     increment: async () => 0,

@@ -119,17 +119,32 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     const leased = protection.leases ? misses.filter((i) => locations[i]!.leaseKey) : [];
     const unborn = generationKeys.filter((key) => generations.get(key) === null);
     const contended: number[] = [];
+    const served: number[] = [];
+    const lateReleases: { key: string; token: string }[] = [];
     if (leased.length > 0 || unborn.length > 0) {
       const token = randomBytes(8).toString('hex');
       const granted = await store.acquire(
-        leased.map((i) => ({ key: locations[i]!.leaseKey!, token: `${token}.${i}`, ttlMs: protection.leaseTtlMs })),
+        leased.map((i) => ({ key: locations[i]!.leaseKey!, token: `${token}.${i}`, ttlMs: protection.leaseTtlMs, valueKey: locations[i]!.cacheKey })),
         unborn.map((key) => ({ key, initial: String(randomStart()) })),
       );
-      leased.forEach((i, j) => (granted.acquired[j] ? tokens.set(i, `${token}.${i}`) : contended.push(i)));
       unborn.forEach((key, j) => generations.set(key, granted.generations[j] ?? null));
+      leased.forEach((i, j) => {
+        // A filler may have finished (and released its lease) since the lookup: use its value.
+        const value = servable<V>(granted.values[j] ?? null, locations[i]!, generations);
+        if (value !== undefined) {
+          results[i] = value;
+          served.push(i);
+          if (granted.acquired[j]) lateReleases.push({ key: locations[i]!.leaseKey!, token: `${token}.${i}` });
+        } else if (granted.acquired[j]) {
+          tokens.set(i, `${token}.${i}`);
+        } else {
+          contended.push(i);
+        }
+      });
+      if (lateReleases.length > 0) await store.setMany([], lateReleases);
     }
 
-    const owned = misses.filter((i) => !contended.includes(i));
+    const owned = misses.filter((i) => !contended.includes(i) && !served.includes(i));
     const [, leftover] = await Promise.all([load(owned), waitForOthers(contended)]);
     await load(leftover);
     return results;

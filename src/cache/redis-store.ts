@@ -93,16 +93,18 @@ export function createRedisStore(redis: Redis, observer: StoreObserver = {}): Ca
     async acquire(leases, generations) {
       try {
         const results = await execPipeline('acquire', (p) => {
-          for (const { key, token, ttlMs } of leases) p.set(key, token, 'PX', ttlMs, 'NX');
+          for (const { key, token, ttlMs, valueKey } of leases) p.set(key, token, 'PX', ttlMs, 'NX').get(valueKey);
           for (const { key, initial } of generations) p.set(key, initial, 'NX').get(key);
-          return leases.length + generations.length * 2;
+          return (leases.length + generations.length) * 2;
         });
+        const base = leases.length * 2;
         return {
-          acquired: leases.map((_, i) => results[i] === 'OK'),
-          generations: generations.map((_, i) => (results[leases.length + i * 2 + 1] as string | null) ?? null),
+          acquired: leases.map((_, i) => results[i * 2] === 'OK'),
+          values: leases.map((_, i) => (results[i * 2 + 1] as string | null) ?? null),
+          generations: generations.map((_, i) => (results[base + i * 2 + 1] as string | null) ?? null),
         };
       } catch {
-        return { acquired: leases.map(() => false), generations: generations.map(() => null) };
+        return { acquired: leases.map(() => false), values: leases.map(() => null), generations: generations.map(() => null) };
       }
     },
 
