@@ -65,8 +65,11 @@ export interface CacheStore {
    * have happened.
    */
   invalidate(request: InvalidationRequest): Promise<void>;
-  /** Reads an integer counter (the epoch); null when absent or unreachable. */
-  readCounter(key: string): Promise<number | null>;
   /** INCRs a counter and returns its new value. Rejects when unreachable. */
   increment(key: string): Promise<number>;
+  /**
+   * Raises a counter to at least `floor` (atomically; never lowers it) and returns its value, or
+   * null when unreachable. Repairs a counter that Redis lost (a restart without persistence).
+   */
+  raiseCounter(key: string, floor: number): Promise<number | null>;
 }

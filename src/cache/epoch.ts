@@ -6,7 +6,7 @@ import type { CacheStore } from './cache-store.ts';
  */
 export interface Epoch {
   current(): number;
-  /** Reads the shared epoch; keeps the last known one when the store is unreachable. */
+  /** Reads the shared epoch (raising it if Redis lost it); keeps the last known one when unreachable. */
   refresh(): Promise<number>;
   /** Retires every cached entry of every process sharing the store. Rejects when unreachable. */
   bump(): Promise<number>;
@@ -19,7 +19,10 @@ export function createEpoch(store: CacheStore, epochKey: string, onBump?: (epoch
   return {
     current: () => epoch,
     async refresh() {
-      const shared = await store.readCounter(epochKey);
+      // Never lower: a late answer must not undo a bump announced meanwhile. A shared epoch below
+      // ours means Redis lost it (restarted empty): raise it back, so that a process starting now
+      // does not build keys in an epoch the others have left.
+      const shared = await store.raiseCounter(epochKey, epoch);
       if (shared !== null && Number.isSafeInteger(shared)) epoch = Math.max(epoch, shared);
       return epoch;
     },

@@ -9,7 +9,7 @@ export function createNullStore(): CacheStore {
       acquired: leases.map(() => true), values: leases.map(() => null), generations: generations.map((g) => g.initial),
     }),
     invalidate: async () => {},
-    readCounter: async () => null,
     increment: async () => 0,
+    raiseCounter: async (_key, floor) => floor,
   };
 }

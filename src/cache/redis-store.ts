@@ -17,6 +17,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return 1`;
 
+/** Raises a counter to at least ARGV[1]; returns its value. */
+const RAISE_SCRIPT = `local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if v < floor then redis.call('SET', KEYS[1], floor) return floor end
+return v`;
+
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
@@ -32,6 +38,7 @@ type FillCommander = ChainableCommander & {
 export function createRedisStore(redis: Redis, observer: StoreObserver = {}): CacheStore {
   redis.defineCommand('cacheFill', { numberOfKeys: 3, lua: FILL_SCRIPT });
   redis.defineCommand('cacheRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
 
   async function timed<T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -121,15 +128,15 @@ export function createRedisStore(redis: Redis, observer: StoreObserver = {}): Ca
       });
     },
 
-    async readCounter(key) {
+    increment: (key) => timed('increment', 1, () => redis.incr(key)),
+
+    async raiseCounter(key, floor) {
       try {
-        const raw = await timed('readCounter', 1, () => redis.get(key));
-        return raw === null ? null : Number(raw);
+        const raise = (redis as unknown as { cacheRaise(key: string, floor: number): Promise<number> }).cacheRaise;
+        return Number(await timed('raiseCounter', 1, () => raise.call(redis, key, floor)));
       } catch {
         return null;
       }
     },
-
-    increment: (key) => timed('increment', 1, () => redis.incr(key)),
   };
 }
