@@ -28,6 +28,13 @@ interface FlushCapture {
 export function createInvalidationSubscriber(invalidator: Invalidator): EventSubscriber {
   const captures = new WeakMap<object, FlushCapture>();
   const pendingByTransaction = new Map<unknown, Evictions>();
+  // Savepoints: evictions of a nested transaction wait for the outermost commit. MikroORM names
+  // the parent in beforeTransactionStart and the savepoint in afterTransactionStart, both for the
+  // same EntityManager fork, so the fork links the two.
+  const parentByEm = new WeakMap<object, object>();
+  const rootOf = new WeakMap<object, object>();
+  const root = (tx: unknown) => (tx && typeof tx === 'object' ? rootOf.get(tx) ?? tx : tx);
+  const isSavepoint = (tx: unknown) => typeof tx === 'object' && tx !== null && 'savepointName' in tx;
 
   return {
     async onFlush({ uow, em }: FlushEventArgs) {
@@ -57,7 +64,7 @@ export function createInvalidationSubscriber(invalidator: Invalidator): EventSub
       if (unitOfWork) {
         unitOfWork.merge(evictions);
       } else if (em.isInTransaction()) {
-        const tx = em.getTransactionContext();
+        const tx = root(em.getTransactionContext());
         const pending = pendingByTransaction.get(tx) ?? new Evictions();
         pendingByTransaction.set(tx, pending.merge(evictions));
       } else {
@@ -65,7 +72,17 @@ export function createInvalidationSubscriber(invalidator: Invalidator): EventSub
       }
     },
 
+    beforeTransactionStart({ em, transaction }: TransactionEventArgs) {
+      if (transaction) parentByEm.set(em, transaction);
+    },
+
+    afterTransactionStart({ em, transaction }: TransactionEventArgs) {
+      const parent = parentByEm.get(em);
+      if (transaction && parent && isSavepoint(transaction)) rootOf.set(transaction, root(parent) as object);
+    },
+
     async afterTransactionCommit({ transaction }: TransactionEventArgs) {
+      if (isSavepoint(transaction)) return; // released into its parent: the outermost commit applies
       const pending = pendingByTransaction.get(transaction);
       if (!pending) return;
       pendingByTransaction.delete(transaction);
@@ -73,7 +90,10 @@ export function createInvalidationSubscriber(invalidator: Invalidator): EventSub
     },
 
     afterTransactionRollback({ transaction }: TransactionEventArgs) {
-      pendingByTransaction.delete(transaction);
+      // A rolled-back savepoint undid only its own writes, but its evictions were merged into the
+      // outer transaction's: keeping them costs a few extra misses, dropping them could cost
+      // correctness if they overlapped. The outermost rollback drops everything.
+      if (!isSavepoint(transaction)) pendingByTransaction.delete(transaction);
     },
   };
 }
