@@ -6,6 +6,8 @@ import { createKeyspace, epochChannel, epochKey, type Keyspace } from './keyspac
 import { createNullStore } from './null-store.ts';
 import { connectQuietly, createRedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
+import { gateStore } from './gated-store.ts';
+import { createRedisBreaker, type BreakerOptions } from './redis-breaker.ts';
 import type { StoreObserver } from './store-observer.ts';
 
 export interface CacheRuntimeOptions {
@@ -15,6 +17,9 @@ export interface CacheRuntimeOptions {
   readonly prefix: string;
   readonly store?: StoreObserver;
   readonly invalidator?: InvalidatorObserver;
+  readonly breaker?: BreakerOptions;
+  /** Called when lost invalidations were repaired by an epoch bump. */
+  readonly onRepaired?: (epoch: number) => void;
   /** How often the epoch is re-read in case an announcement was missed (ms). */
   readonly epochRefreshMs?: number;
 }
@@ -26,6 +31,8 @@ export interface CacheRuntime {
   readonly epoch: Epoch;
   readonly keyspace: Keyspace;
   readonly invalidator: Invalidator;
+  /** Whether the cache is in use now (false while Redis is away or a repair is pending). */
+  usable(): boolean;
   close(): Promise<void>;
 }
 
@@ -39,7 +46,11 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
     redis.on('error', () => {}); // failures surface through the store observer, per operation
     await connectQuietly(redis);
   }
-  const store = redis ? createRedisStore(redis, options.store) : createNullStore();
+  // Until an epoch bump has retired what may be stale, this process must not read the cache.
+  let repairPending = false;
+  const breaker = createRedisBreaker(options.breaker);
+  const raw = redis ? createRedisStore(redis, options.store, breaker) : createNullStore();
+  const store = redis ? gateStore(raw, () => !repairPending && redis.status === 'ready') : raw;
   const channel = epochChannel(options.prefix);
   const epoch = createEpoch(store, epochKey(options.prefix), (value) => {
     redis?.publish(channel, String(value)).catch(() => {}); // the periodic refresh is the backstop
@@ -47,10 +58,40 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   await epoch.refresh();
   const watcher = redis ? await watchEpoch(redis, channel, epoch, options.epochRefreshMs ?? 5000) : null;
   const keyspace = createKeyspace(options.prefix, epoch.current);
-  const invalidator = createInvalidator(store, keyspace, options.invalidator);
+  const invalidator = createInvalidator(store, keyspace, {
+    ...options.invalidator,
+    lost(evictions, error) {
+      repairPending = true;
+      options.invalidator?.lost?.(evictions, error);
+      void repair();
+    },
+  });
+
+  // Repair: one INCR of the epoch (announced to the other processes) retires everything this
+  // process may have failed to invalidate; retried until Redis answers.
+  let repairing = false;
+  let retry: NodeJS.Timeout | undefined;
+  async function repair(): Promise<void> {
+    if (repairing || !repairPending || redis?.status !== 'ready') return;
+    repairing = true;
+    clearTimeout(retry);
+    try {
+      await epoch.bump();
+      repairPending = false;
+      options.onRepaired?.(epoch.current());
+    } catch {
+      retry = setTimeout(() => void repair(), 1000).unref(); // still unreachable: try again
+    } finally {
+      repairing = false;
+    }
+  }
+  redis?.on('ready', () => void repair());
   return {
     redis, store, epoch, keyspace, invalidator,
+    usable: () => !repairPending && (redis === null || redis.status === 'ready'),
     async close() {
+      clearTimeout(retry);
+      breaker.shutdown();
       if (!redis) return;
       watcher?.stop();
       try {

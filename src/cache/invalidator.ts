@@ -30,6 +30,9 @@ export interface Invalidator {
 
 export function createInvalidator(store: CacheStore, keyspace: Keyspace, observer: InvalidatorObserver = {}): Invalidator {
   const context = new AsyncLocalStorage<Evictions>();
+  // A callback scheduled inside a unit of work keeps its async context after the unit has applied;
+  // a request merged into it then would be lost, so current() answers only for open units.
+  const open = new WeakSet<Evictions>();
 
   async function apply(evictions: Evictions): Promise<void> {
     if (evictions.size === 0) return;
@@ -52,11 +55,20 @@ export function createInvalidator(store: CacheStore, keyspace: Keyspace, observe
       const outer = context.getStore();
       if (outer) return work(outer); // nested: the outermost unit of work applies once
       const evictions = new Evictions();
-      const result = await context.run(evictions, () => work(evictions));
+      open.add(evictions);
+      let result: Awaited<ReturnType<typeof work>>;
+      try {
+        result = await context.run(evictions, () => work(evictions));
+      } finally {
+        open.delete(evictions);
+      }
       await apply(evictions);
       return result;
     },
-    current: () => context.getStore(),
+    current() {
+      const evictions = context.getStore();
+      return evictions && open.has(evictions) ? evictions : undefined;
+    },
     apply,
   };
 }

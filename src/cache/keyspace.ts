@@ -3,6 +3,7 @@
  *
  * Layout (`p` is the configured prefix, `n` the current epoch):
  *   p:epoch                 the epoch counter itself (never inside an epoch)
+ *   p:feed:alive            heartbeat of the database change listeners (never inside an epoch)
  *   p:n:e:<Type>:<id>       one entity (or small per-entity aggregate) — deleted on change
  *   p:n:g:<family>          generation counter of a list family — INCR'd on change, never expires
  *   p:n:p:<family>:<args>   one cached page of that family; its value records the generation it
@@ -43,6 +44,16 @@ export function epochKey(prefix: string): string {
 /** The pub/sub channel on which a bumped epoch is announced to every process sharing the cache. */
 export function epochChannel(prefix: string): string {
   return `${assertPart('prefix', prefix)}:epoch-changed`;
+}
+
+/**
+ * Heartbeat of the database change listeners: while one is listening it keeps this key alive
+ * (short PX TTL, refreshed every second). A listener starting up finds it present only if another
+ * one is still watching, in which case no change can have been missed and the cache is kept.
+ * Outside every epoch, like the epoch itself.
+ */
+export function feedAliveKey(prefix: string): string {
+  return `${assertPart('prefix', prefix)}:feed:alive`;
 }
 
 export function createKeyspace(prefix: string, currentEpoch: () => number): Keyspace {

@@ -1,5 +1,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
+import type CircuitBreaker from 'opossum';
+import { createRedisBreaker } from './redis-breaker.ts';
 import type { StoreObserver, StoreOperation } from './store-observer.ts';
 
 /**
@@ -35,20 +37,26 @@ type FillCommander = ChainableCommander & {
  * CacheStore on one ioredis connection. Each method is one round trip (a single command or one
  * pipeline) except `invalidate`, which needs the clock's new value before it can write tombstones.
  */
-export function createRedisStore(redis: Redis, observer: StoreObserver = {}): CacheStore {
+export function createRedisStore(
+  redis: Redis,
+  observer: StoreObserver = {},
+  breaker: CircuitBreaker<[() => Promise<unknown>], unknown> = createRedisBreaker(),
+): CacheStore {
   redis.defineCommand('cacheFill', { numberOfKeys: 3, lua: FILL_SCRIPT });
   redis.defineCommand('cacheRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
 
   async function timed<T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
+    let sent = true;
     try {
-      return await run();
+      return (await breaker.fire(run)) as T;
     } catch (error) {
+      sent = (error as { code?: string }).code !== 'EOPENBREAKER'; // open circuit: nothing was sent
       observer.failure?.(operation, error);
       throw error;
     } finally {
-      observer.roundTrip?.(operation, commands, performance.now() - started);
+      if (sent) observer.roundTrip?.(operation, commands, performance.now() - started);
     }
   }
 
