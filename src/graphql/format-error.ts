@@ -1,6 +1,6 @@
 import type { GraphQLFormattedError } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
-import { ConnectionException } from '@mikro-orm/core';
+import { isDatabaseUnavailable } from '../orm/database-unavailable.ts';
 import { ErrorCode } from './errors.ts';
 
 /**
@@ -11,7 +11,7 @@ import { ErrorCode } from './errors.ts';
 export function formatError(development: boolean, onInternalError: (error: unknown) => void = () => {}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const cause = unwrapResolverError(error);
-    if (cause instanceof ConnectionException) {
+    if (isDatabaseUnavailable(cause)) {
       return { ...formatted, message: 'The database is unavailable; try again shortly', extensions: { code: ErrorCode.ServiceUnavailable } };
     }
     if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR') onInternalError(cause);
