@@ -39,6 +39,9 @@ export function createOrmConfig(options: OrmOptions = {}): SqlOptions {
     extensions: [Migrator],
     // Creates a missing PostgreSQL database (never tables: those come from migrations only).
     ensureDatabase: true,
+    // The PostgreSQL change-feed triggers are hand-written in a migration, not declared on the
+    // entities: without this, every schema diff (`npm run migration:create`) would drop them.
+    schemaGenerator: { ignoreTriggers: true },
   } satisfies SqlOptions;
 
   if (target.driver === 'sqlite') {

@@ -15,6 +15,10 @@ import { formatError } from '../graphql/format-error.ts';
 import { createLoaders } from '../graphql/loaders/create-loaders.ts';
 import { resolvers } from '../graphql/resolvers/index.ts';
 import { loadTypeDefs } from '../graphql/schema.ts';
+import type { ChangeFeed } from '../orm/change-feed/change-feed.ts';
+import { startPgChangeListener, type PgChangeListenerObserver } from '../orm/change-feed/pg-change-listener.ts';
+import { startSqliteChangeCapture } from '../orm/change-feed/sqlite-change-capture.ts';
+import { parseDatabaseUrl } from '../orm/database-url.ts';
 import { createInvalidationSubscriber } from '../orm/invalidation-subscriber.ts';
 import { openOrm, type CatalogOrm } from '../orm/open-orm.ts';
 import type { OnQuery } from '../orm/orm-config.ts';
@@ -33,6 +37,8 @@ export interface AppHooks {
   readonly protection?: FillProtection;
   /** Test seam between a loader's database read and its fill. */
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
+  /** The PostgreSQL change listener's events (delays, reconnects). */
+  readonly changeFeed?: PgChangeListenerObserver;
   /** Structured log; defaults to pino at the configured level. */
   readonly log?: Logger;
 }
@@ -41,6 +47,8 @@ export interface App {
   readonly httpServer: Server;
   readonly orm: CatalogOrm;
   readonly cache: CacheRuntime;
+  /** Row changes captured by the database (null when the cache is off): the safety net for native writes. */
+  readonly changeFeed: ChangeFeed | null;
   /** Starts listening on config.host; resolves to the base URL (http://host:port). */
   listen(port: number): Promise<string>;
   /** Stops accepting, drains in-flight requests, then closes Redis and the database. */
@@ -74,9 +82,12 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       if (log.isLevelEnabled('trace')) log.trace({ sql }, 'sql');
     },
   });
+  let changeFeed: ChangeFeed | null = null;
   try {
+    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, hooks.changeFeed) : null;
     if (config.seedDemo) await seedDemoIfEmpty(orm);
   } catch (error) {
+    await changeFeed?.stop();
     await orm.close(true);
     await cache.close();
     throw error;
@@ -109,7 +120,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   });
 
   return {
-    httpServer, orm, cache,
+    httpServer, orm, cache, changeFeed,
     listen: (port) =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);
@@ -122,8 +133,46 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     async close() {
       await apollo.stop(); // stops accepting and drains in-flight requests (drain plugin)
       if (httpServer.listening) await new Promise<void>((r) => httpServer.close(() => r()));
+      await changeFeed?.stop(); // needs Redis and the ORM's connection: before both close
       await cache.close();
       await orm.close(true);
     },
   };
+}
+
+/**
+ * Writes that skip MikroORM's unit of work (native queries, QueryBuilder, cascades — and, on
+ * PostgreSQL, any other program) reach the cache through the database itself: PostgreSQL's
+ * triggers NOTIFY a channel this process LISTENs on; on SQLite, TEMP triggers on the ORM's own
+ * connection. The resolvers' and the subscriber's evictions stay: they are immediate and visible in
+ * the code; this feed is the safety net (duplicates are merged or tolerated, see each feed).
+ */
+async function startChangeFeed(
+  config: ServerConfig, orm: CatalogOrm, cache: CacheRuntime, log: Logger, observer: PgChangeListenerObserver = {},
+): Promise<ChangeFeed> {
+  const target = parseDatabaseUrl(config.databaseUrl);
+  if (target.driver === 'sqlite') {
+    return startSqliteChangeCapture({
+      orm, invalidator: cache.invalidator,
+      observer: { error: (error) => log.error({ err: error }, 'unreadable change captured by the SQLite triggers') },
+    });
+  }
+  return startPgChangeListener({
+    connectionString: target.clientUrl, invalidator: cache.invalidator, epoch: cache.epoch, keyspace: cache.keyspace, redis: cache.redis,
+    observer: {
+      ...observer,
+      connected(info) {
+        log.info(info, info.reconnect ? 'change feed listening again' : 'change feed listening');
+        observer.connected?.(info);
+      },
+      disconnected(error) {
+        log.warn({ err: error }, 'change feed disconnected: reconnecting, then retiring the cache (epoch bump)');
+        observer.disconnected?.(error);
+      },
+      error(error) {
+        log.warn({ err: error }, 'change feed error');
+        observer.error?.(error);
+      },
+    },
+  });
 }

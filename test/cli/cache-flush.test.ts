@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { openOrm } from '../../src/orm/open-orm.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { startTestServer, TEST_REDIS_URL, type TestServer } from '../support/test-server.ts';
 
@@ -22,8 +23,11 @@ describe('npm run cache:flush', () => {
     await server.gql(QUERY);
     expect(server.counters.statements()).toEqual([]); // warm
 
-    // A write the server cannot see: plain SQL on the same file from outside the ORM.
-    await server.app.orm.em.fork().execute("UPDATE book SET title = 'Changed behind its back' WHERE id = 1");
+    // A write the server cannot see: plain SQL on the same file from another connection (the
+    // server's SQLite change capture lives on its own connection only).
+    const other = await openOrm({ databaseUrl: server.db.url });
+    await other.em.fork().execute("UPDATE book SET title = 'Changed behind its back' WHERE id = 1");
+    await other.close();
     expect((await server.gql(QUERY)).data.books.edges.at(-1).node.title).toBe('Book 1.1'); // stale, as documented
     const keysBefore = (await server.keys()).length;
 

@@ -6,9 +6,16 @@ export interface Fixture {
   reviewsPerBook: number;
 }
 
+const feeds = new WeakMap<CatalogOrm, () => Promise<void>>();
+
+/** Lets insertFixture wait for a running server's change feed to have applied the fixture's writes. */
+export function settleFixturesWith(orm: CatalogOrm, settled: () => Promise<void>): void {
+  feeds.set(orm, settled);
+}
+
 /**
- * A small, fully predictable catalog written with plain SQL (not the ORM, so no invalidation runs
- * and nothing is cached): author i has books i.1..i.n, book prices and years vary, each book has
+ * A small, fully predictable catalog written with plain SQL (nothing is cached; a running server's
+ * change feed sees the inserts and has applied them when this resolves): author i has books i.1..i.n, book prices and years vary, each book has
  * `reviewsPerBook` reviews with ratings cycling 1..5. Ids are assigned in insertion order from 1.
  */
 export async function insertFixture(orm: CatalogOrm, { authors, booksPerAuthor, reviewsPerBook }: Fixture): Promise<void> {
@@ -30,4 +37,5 @@ export async function insertFixture(orm: CatalogOrm, { authors, booksPerAuthor, 
       }
     }
   }
+  await feeds.get(orm)?.();
 }

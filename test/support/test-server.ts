@@ -4,6 +4,7 @@ import { createApp, type App, type AppHooks } from '../../src/server/app.ts';
 import type { ServerConfig } from '../../src/server/config.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
 import { createTestDatabase, type TestDatabase, type TestDriver } from './database.ts';
+import { settleFixturesWith } from './fixtures.ts';
 
 export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -40,6 +41,8 @@ export interface TestServer {
   /** A separate Redis connection for inspecting this server's keys. */
   readonly redis: Redis;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
+  /** Waits until the change feed has applied every change committed so far (on PostgreSQL it is asynchronous). */
+  settled(): Promise<void>;
   /** This server's Redis keys (SCAN over its own prefix: test-only, never in the server). */
   keys(pattern?: string): Promise<string[]>;
   close(): Promise<void>;
@@ -64,12 +67,15 @@ export async function startTestServer(
     },
   );
   const url = await app.listen(0);
+  const settled = async () => { await app.changeFeed?.settled(); };
+  settleFixturesWith(app.orm, settled);
   const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
   await redis.connect();
 
   const server: TestServer = {
     url, app, db, counters, prefix, redis,
     gql: (query, variables) => postGraphQL(url, query, variables),
+    settled,
     async keys(pattern = '*') {
       const found: string[] = [];
       let cursor = '0';
