@@ -26,6 +26,7 @@ import { seedDemoIfEmpty } from '../orm/seed/demo-data.ts';
 import type { ServerConfig } from './config.ts';
 import { createGraphiqlHandler } from './graphiql-page.ts';
 import { createHttpHandler } from './http-handler.ts';
+import { createQueryLimits } from './query-limits.ts';
 
 /** Observation seams, used by tests to count statements and round trips, and by metrics. */
 export interface AppHooks {
@@ -96,12 +97,17 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const typeDefs = loadTypeDefs();
   const ttlOf = readTypeTtls(buildSchema(typeDefs));
   const httpServer = createServer();
+  const limits = createQueryLimits(config.limits, config.development);
   const apollo = new ApolloServer<GraphQLContext>({
     typeDefs,
     resolvers: resolvers as never,
+    introspection: config.introspection,
+    allowBatchedHttpRequests: false, // one operation per request: batching would multiply every limit
     includeStacktraceInErrorResponses: config.development,
     formatError: formatError(config.development, (error) => log.error({ err: error }, 'unexpected error in a resolver')),
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer })],
+    validationRules: limits.validationRules,
+    parseOptions: limits.parseOptions,
+    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), ...limits.plugins],
   });
   await apollo.start();
 
@@ -113,6 +119,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders, protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill }) };
     },
     healthy: () => orm.isConnected(),
+    maxBodyBytes: config.maxBodyBytes,
   });
   httpServer.on('request', (req, res) => {
     res.once('handlerError', (error) => log.error({ err: error, url: req.url }, 'request failed'));

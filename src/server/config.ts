@@ -1,3 +1,5 @@
+import { DEFAULT_LIMITS, type QueryLimits } from './query-limits.ts';
+
 /** Runtime configuration, read once from the environment and validated at the boundary. */
 export interface ServerConfig {
   readonly port: number;
@@ -15,6 +17,10 @@ export interface ServerConfig {
   /** Seed a small demo catalog when the database is empty (first start). */
   readonly seedDemo: boolean;
   readonly logLevel: string;
+  /** Schema introspection (GraphiQL and codegen need it; some deployments turn it off). */
+  readonly introspection: boolean;
+  readonly limits: QueryLimits;
+  readonly maxBodyBytes: number;
   /** Stack traces in error responses: only in development. */
   readonly development: boolean;
 }
@@ -30,6 +36,14 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     cacheLeases: flag('CACHE_LEASES', env.CACHE_LEASES, true),
     seedDemo: flag('SEED_DEMO', env.SEED_DEMO, true),
     logLevel: env.LOG_LEVEL || 'info',
+    introspection: flag('INTROSPECTION', env.INTROSPECTION, true),
+    limits: {
+      ...DEFAULT_LIMITS,
+      maxDepth: positive('MAX_QUERY_DEPTH', env.MAX_QUERY_DEPTH, DEFAULT_LIMITS.maxDepth),
+      maxCost: positive('MAX_QUERY_COST', env.MAX_QUERY_COST, DEFAULT_LIMITS.maxCost),
+      maxAliases: positive('MAX_QUERY_ALIASES', env.MAX_QUERY_ALIASES, DEFAULT_LIMITS.maxAliases),
+    },
+    maxBodyBytes: positive('MAX_BODY_BYTES', env.MAX_BODY_BYTES, 1_000_000),
     development: env.NODE_ENV === 'development',
   };
 }
@@ -38,6 +52,13 @@ function port(value: string | undefined): number {
   if (value === undefined || value === '') return 4000;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new TypeError(`PORT must be an integer from 0 to 65535, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   return n;
 }
 

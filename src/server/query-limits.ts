@@ -25,18 +25,28 @@ export const DEFAULT_LIMITS: QueryLimits = { maxDepth: 12, maxCost: 25_000, maxA
  * resolver, and also refuses every out-of-range `first`, so that no part of a bad query executes
  * (and caches) before its nested argument is found wrong.
  */
-export function createQueryLimits(limits: QueryLimits, development: boolean): { plugins: ApolloServerPlugin[]; validationRules: ValidationRule[] } {
+export function createQueryLimits(limits: QueryLimits, development: boolean): {
+  plugins: ApolloServerPlugin[];
+  validationRules: ValidationRule[];
+  parseOptions: { maxTokens: number };
+} {
   const armor = new ApolloArmor({
     maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
     maxAliases: { n: limits.maxAliases },
-    maxTokens: { n: limits.maxTokens },
+    // Armor's token limit re-parses the query and answers syntax errors with a 500; graphql-js's
+    // own parser limit (Apollo's parseOptions, below) does the same job inside Apollo's parse step.
+    maxTokens: { enabled: false },
     maxDirectives: { n: limits.maxDirectives },
     costLimit: { enabled: false }, // replaced by the list-aware cost below
     blockFieldSuggestion: { enabled: !development },
   }).protect();
   // Armor's typings resolve Apollo's CommonJS declarations; the plugin objects are the same shape.
   const armorPlugins = armor.plugins as unknown as ApolloServerPlugin[];
-  return { plugins: [...armorPlugins, costPlugin(limits.maxCost)], validationRules: armor.validationRules };
+  return {
+    plugins: [...armorPlugins, costPlugin(limits.maxCost)],
+    validationRules: armor.validationRules,
+    parseOptions: { maxTokens: limits.maxTokens },
+  };
 }
 
 function costPlugin(maxCost: number): ApolloServerPlugin {
@@ -45,10 +55,17 @@ function costPlugin(maxCost: number): ApolloServerPlugin {
       return {
         async didResolveOperation({ request, document, schema, operationName }) {
           const badFirst: number[] = [];
-          const cost = getComplexity({
-            schema, query: document, variables: request.variables ?? {}, operationName: operationName ?? undefined,
-            estimators: [connectionEstimator(badFirst), simpleEstimator({ defaultComplexity: 1 })],
-          });
+          let cost: number;
+          try {
+            cost = getComplexity({
+              schema, query: document, variables: request.variables ?? {}, operationName: operationName ?? undefined,
+              estimators: [connectionEstimator(badFirst), simpleEstimator({ defaultComplexity: 1 })],
+            });
+          } catch {
+            // Variables that do not coerce: execution refuses them with Apollo's BAD_USER_INPUT
+            // before any resolver runs, so there is nothing to estimate.
+            return;
+          }
           if (badFirst.length > 0) {
             throw withStatus(badUserInput(`"first" must be between 0 and ${MAX_FIRST}, got ${badFirst[0]}`, 'first'));
           }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { createApp, type App, type AppHooks } from '../../src/server/app.ts';
 import type { ServerConfig } from '../../src/server/config.ts';
+import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
 import { createTestDatabase, type TestDatabase, type TestDriver } from './database.ts';
 import { settleFixturesWith } from './fixtures.ts';
@@ -57,7 +58,7 @@ export async function startTestServer(
   const prefix = `t.${label.replace(/[^A-Za-z0-9]/g, '')}.${randomBytes(4).toString('hex')}`;
   const app = await createApp(
     {
-      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true, cacheLeases: true,
+      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true, cacheLeases: true, introspection: true, limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000,
       seedDemo: false, logLevel: 'silent', development: false, ...overrides,
     },
     {
