@@ -19,9 +19,17 @@ export interface CacheLocation {
   readonly leaseKey?: string;
 }
 
+/** The cache keys of one batch's lookup: served from the cache, and not. */
+export interface LookupKeys {
+  readonly hit: readonly string[];
+  readonly missed: readonly string[];
+}
+
 export interface LoaderObserver {
-  lookup?(name: string, hits: number, misses: number): void;
-  fill?(name: string, written: number): void;
+  /** `keys` names what the counts count, for per-request traces (metrics need only the counts). */
+  lookup?(name: string, hits: number, misses: number, keys: LookupKeys): void;
+  /** `keys`: every key written by the fill, side fills included. */
+  fill?(name: string, written: number, keys: readonly string[]): void;
   /** Misses that waited for another filler: `served` found the value, the rest read the database. */
   waited?(name: string, served: number, timedOut: number): void;
 }
@@ -110,7 +118,11 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       if (value !== undefined) results[i] = value;
       else misses.push(i);
     });
-    observer?.lookup?.(name, keys.length - misses.length, misses.length);
+    if (observer?.lookup) {
+      const missedAt = new Set(misses);
+      const hit = locations.flatMap((l, i) => (missedAt.has(i) ? [] : [l.cacheKey]));
+      observer.lookup(name, keys.length - misses.length, misses.length, { hit, missed: misses.map((i) => locations[i]!.cacheKey) });
+    }
     if (misses.length === 0) return results;
 
     // One round trip: leases for the misses, and a random start for generations never seen, so a
@@ -183,7 +195,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const fresh = performance.now() - readAt < MAX_FILL_AGE_MS;
       if ((fills.length > 0 && fresh) || releases.length > 0) {
         await store.setMany(fresh ? fills : [], releases);
-        if (fresh) observer?.fill?.(name, fills.length);
+        if (fresh) observer?.fill?.(name, fills.length, fills.map((f) => f.key));
       }
     }
 

@@ -11,7 +11,11 @@ import { entities } from './entities/index.ts';
 import { migrations as sqliteMigrations } from './migrations/sqlite/index.ts';
 import { migrations as postgresMigrations } from './migrations/postgres/index.ts';
 
-export type OnQuery = (sql: string, params: readonly unknown[]) => void;
+/**
+ * `durationMs`: as MikroORM measured it (whole milliseconds: it uses Date.now()); undefined for the
+ * statements it does not time — begin/commit/rollback/savepoint and streamed queries.
+ */
+export type OnQuery = (sql: string, params: readonly unknown[], durationMs?: number) => void;
 
 export interface OrmOptions {
   /** DATABASE_URL syntax, see parseDatabaseUrl; undefined selects the default SQLite file. */
@@ -110,7 +114,7 @@ function createLoggerFactory(onQuery: OnQuery | undefined): (options: LoggerOpti
     logger.logQuery = (context) => {
       // With slowQueryThreshold set, the same statement is reported a second time in this namespace.
       if (context.namespace !== 'slow-query' && context.query !== undefined) {
-        onQuery(context.query, context.params ?? []);
+        onQuery(context.query, context.params ?? [], context.took);
       }
       logQuery(context);
     };

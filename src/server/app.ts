@@ -17,16 +17,21 @@ import { resolvers } from '../graphql/resolvers/index.ts';
 import { loadTypeDefs } from '../graphql/schema.ts';
 import type { ChangeFeed } from '../orm/change-feed/change-feed.ts';
 import { startPgChangeListener, type PgChangeListenerObserver } from '../orm/change-feed/pg-change-listener.ts';
-import { startSqliteChangeCapture } from '../orm/change-feed/sqlite-change-capture.ts';
+import { startSqliteChangeCapture, type SqliteChangeCaptureObserver } from '../orm/change-feed/sqlite-change-capture.ts';
 import { parseDatabaseUrl } from '../orm/database-url.ts';
 import { createInvalidationSubscriber } from '../orm/invalidation-subscriber.ts';
 import { openOrm, type CatalogOrm } from '../orm/open-orm.ts';
 import type { OnQuery } from '../orm/orm-config.ts';
 import { seedDemoIfEmpty } from '../orm/seed/demo-data.ts';
+import { createAppObservers } from './app-observers.ts';
 import type { ServerConfig } from './config.ts';
 import { createGraphiqlHandler } from './graphiql-page.ts';
 import { createHttpHandler } from './http-handler.ts';
+import { createMetrics } from './metrics.ts';
+import { observabilityPlugin } from './observability-plugin.ts';
 import { createQueryLimits } from './query-limits.ts';
+import { logWhenDone } from './request-log.ts';
+import { beginRequest, createRequestScope } from './request-scope.ts';
 
 /** Observation seams, used by tests to count statements and round trips, and by metrics. */
 export interface AppHooks {
@@ -40,7 +45,7 @@ export interface AppHooks {
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
   /** The PostgreSQL change listener's events (delays, reconnects). */
   readonly changeFeed?: PgChangeListenerObserver;
-  /** Structured log; defaults to pino at the configured level. */
+  /** Structured log (one line per request, among others); defaults to pino at the configured level. */
   readonly log?: Logger;
 }
 
@@ -62,30 +67,23 @@ export interface App {
  */
 export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Promise<App> {
   const log = hooks.log ?? pino({ level: config.logLevel });
+  const scope = createRequestScope();
+  const metrics = createMetrics({ cacheState: () => ({ epoch: cache.epoch.current(), usable: cache.usable() }) });
+  const observe = createAppObservers({ hooks, metrics, scope, log });
   const cache = await openCacheRuntime({
     enabled: config.cacheEnabled, redisUrl: config.redisUrl, prefix: config.cachePrefix,
-    store: hooks.store,
-    invalidator: {
-      ...hooks.invalidator,
-      lost(evictions, error) {
-        log.warn({ err: error, evictions: evictions.describe() }, 'invalidation may not have reached Redis');
-        hooks.invalidator?.lost?.(evictions, error);
-      },
-    },
+    store: observe.store, invalidator: observe.invalidator, onRepaired: observe.onRepaired,
+    epochRefreshMs: config.epochRefreshMs,
   });
   const { store, keyspace, invalidator } = cache;
   const orm = await openOrm({
     databaseUrl: config.databaseUrl,
     subscribers: [createInvalidationSubscriber(invalidator)],
-    // Every statement at trace level: how tests and operators count SQL in a server process.
-    onQuery: (sql, params) => {
-      hooks.onQuery?.(sql, params);
-      if (log.isLevelEnabled('trace')) log.trace({ sql }, 'sql');
-    },
+    onQuery: observe.onQuery,
   });
   let changeFeed: ChangeFeed | null = null;
   try {
-    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, hooks.changeFeed) : null;
+    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, observe.pgFeed, observe.sqliteFeed) : null;
     if (config.seedDemo) await seedDemoIfEmpty(orm);
   } catch (error) {
     await changeFeed?.stop();
@@ -104,10 +102,13 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     introspection: config.introspection,
     allowBatchedHttpRequests: false, // one operation per request: batching would multiply every limit
     includeStacktraceInErrorResponses: config.development,
-    formatError: formatError(config.development, (error) => log.error({ err: error }, 'unexpected error in a resolver')),
+    formatError: formatError(config.development, (error) => (scope.getStore()?.log ?? log).error({ err: error }, 'unexpected error in a resolver')),
     validationRules: limits.validationRules,
     parseOptions: limits.parseOptions,
-    plugins: [ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), ...limits.plugins],
+    plugins: [
+      ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), ...limits.plugins,
+      observabilityPlugin(scope, metrics),
+    ],
   });
   await apollo.start();
 
@@ -115,15 +116,26 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     apollo,
     graphiql: createGraphiqlHandler({ onError: (error) => log.error({ err: error }, 'GraphiQL asset error') }),
     async context() {
+      // Apollo calls this inside the request's scope (see the 'request' listener below).
+      const request = scope.getStore();
       const em = orm.em.fork();
-      return { em, invalidator, loaders: createLoaders({ em, store, keyspace, ttlOf, observer: hooks.loaders, protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill }) };
+      const loaders = createLoaders({
+        em, store, keyspace, ttlOf, observer: observe.loaders(request),
+        protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
+      });
+      return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log };
     },
     healthy: () => orm.isConnected(),
+    metrics: () => metrics.expose(),
     maxBodyBytes: config.maxBodyBytes,
   });
   httpServer.on('request', (req, res) => {
-    res.once('handlerError', (error) => log.error({ err: error, url: req.url }, 'request failed'));
-    void handler(req, res);
+    const request = beginRequest(req, res, { log, traceAll: config.cacheTrace ?? false });
+    logWhenDone(req, res, request, metrics.httpRequest);
+    res.once('handlerError', (error) => request.log.error({ err: error, url: req.url }, 'request failed'));
+    // Everything the request causes — Apollo's execution, the loaders' round trips, MikroORM's
+    // statements, a mutation's evictions — runs in this async context and is charged to it.
+    scope.run(request, () => void handler(req, res));
   });
 
   return {
@@ -155,13 +167,20 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
  * the code; this feed is the safety net (duplicates are merged or tolerated, see each feed).
  */
 async function startChangeFeed(
-  config: ServerConfig, orm: CatalogOrm, cache: CacheRuntime, log: Logger, observer: PgChangeListenerObserver = {},
+  config: ServerConfig, orm: CatalogOrm, cache: CacheRuntime, log: Logger,
+  observer: PgChangeListenerObserver = {}, sqliteObserver: SqliteChangeCaptureObserver = {},
 ): Promise<ChangeFeed> {
   const target = parseDatabaseUrl(config.databaseUrl);
   if (target.driver === 'sqlite') {
     return startSqliteChangeCapture({
       orm, invalidator: cache.invalidator,
-      observer: { error: (error) => log.error({ err: error }, 'unreadable change captured by the SQLite triggers') },
+      observer: {
+        ...sqliteObserver,
+        error(error) {
+          log.error({ err: error }, 'unreadable change captured by the SQLite triggers');
+          sqliteObserver.error?.(error);
+        },
+      },
     });
   }
   return startPgChangeListener({

@@ -17,6 +17,13 @@ export interface ServerConfig {
   /** Seed a small demo catalog when the database is empty (first start). */
   readonly seedDemo: boolean;
   readonly logLevel: string;
+  /**
+   * Adds `extensions.cache` (keys, SQL, round trips) to every response, not only to requests sent
+   * with `x-cache-trace: 1`. Optional so that configs written before it stay valid (off).
+   */
+  readonly cacheTrace?: boolean;
+  /** How often the shared epoch is re-read in case a pub/sub announcement was missed (ms). */
+  readonly epochRefreshMs?: number;
   /** Schema introspection (GraphiQL and codegen need it; some deployments turn it off). */
   readonly introspection: boolean;
   readonly limits: QueryLimits;
@@ -36,6 +43,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     cacheLeases: flag('CACHE_LEASES', env.CACHE_LEASES, true),
     seedDemo: flag('SEED_DEMO', env.SEED_DEMO, true),
     logLevel: env.LOG_LEVEL || 'info',
+    cacheTrace: flag('CACHE_TRACE', env.CACHE_TRACE, false),
+    epochRefreshMs: positive('EPOCH_REFRESH_MS', env.EPOCH_REFRESH_MS, 5000),
     introspection: flag('INTROSPECTION', env.INTROSPECTION, true),
     limits: {
       ...DEFAULT_LIMITS,

@@ -7,6 +7,8 @@ export interface HttpHandlerOptions<C extends BaseContext> {
   /** Serves GraphiQL to browsers; answers false for requests it does not take. */
   readonly graphiql?: (req: IncomingMessage, res: ServerResponse) => boolean;
   readonly healthy: () => Promise<boolean>;
+  /** Serves GET /metrics (the Prometheus text format) when given. */
+  readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
   /** Larger request bodies are refused with 413 before being parsed. */
   readonly maxBodyBytes?: number;
 }
@@ -22,7 +24,7 @@ class HttpError extends Error {
 }
 
 /**
- * Routes: GET /healthz, GET /graphql for browsers (GraphiQL), GET/POST /graphql for Apollo Server.
+ * Routes: GET /healthz, GET /metrics, GET /graphql for browsers (GraphiQL), GET/POST /graphql for Apollo Server.
  * Apollo's own integration API (`executeHTTPGraphQLRequest`) keeps its request semantics — CSRF
  * prevention, GET queries, batching rules, cache-control headers — without an Express dependency.
  */
@@ -35,6 +37,14 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
       if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
         const ok = await options.healthy();
         return send(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable' });
+      }
+      if (path === '/metrics' && options.metrics && (req.method === 'GET' || req.method === 'HEAD')) {
+        const { contentType, body } = await options.metrics();
+        res.statusCode = 200;
+        res.setHeader('content-type', contentType);
+        res.setHeader('cache-control', 'no-store');
+        res.end(req.method === 'HEAD' ? undefined : body);
+        return;
       }
       // GraphiQL takes browsers' GET /graphql and its assets under /graphql/assets/.
       if (options.graphiql?.(req, res)) return;

@@ -58,7 +58,9 @@ export async function startTestServer(
   const prefix = `t.${label.replace(/[^A-Za-z0-9]/g, '')}.${randomBytes(4).toString('hex')}`;
   const app = await createApp(
     {
-      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true, cacheLeases: true, introspection: true, limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000,
+      port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true, cacheLeases: true, introspection: true,
+      // No periodic epoch re-read during a test: its round trip would blur the per-request counts.
+      epochRefreshMs: 600_000, limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000,
       seedDemo: false, logLevel: 'silent', development: false, ...overrides,
     },
     {

@@ -1,0 +1,46 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { RequestTrace } from './request-trace.ts';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+export const CACHE_TRACE_HEADER = 'x-cache-trace';
+
+/** One HTTP request as the observability code sees it. */
+export interface RequestState {
+  readonly id: string;
+  /** The app's logger bound to this request's id; resolvers get it through the GraphQL context. */
+  readonly log: Logger;
+  /** Present when the response should carry `extensions.cache`. */
+  readonly trace: RequestTrace | null;
+  readonly startedAt: number;
+  /** Set once Apollo has resolved the operation (for the request's log line). */
+  operationName?: string;
+}
+
+/**
+ * The request a piece of code runs for. SQL statements, Redis round trips and evictions are
+ * reported by process-wide hooks (MikroORM's logger, the store, the invalidator); async context
+ * carries the request into them, so they can be charged to its trace.
+ */
+export type RequestScope = AsyncLocalStorage<RequestState>;
+
+export function createRequestScope(): RequestScope {
+  return new AsyncLocalStorage<RequestState>();
+}
+
+/** A caller's id is kept only if it is safe to log and echo: short, and no spaces, quotes or newlines. */
+const SANE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function requestIdFrom(header: string | string[] | undefined): string {
+  return typeof header === 'string' && SANE_ID.test(header) ? header : randomUUID();
+}
+
+/** Names the request (echoing its id in the response) and decides whether it is traced. */
+export function beginRequest(req: IncomingMessage, res: ServerResponse, options: { log: Logger; traceAll: boolean }): RequestState {
+  const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+  res.setHeader(REQUEST_ID_HEADER, id);
+  const traced = options.traceAll || /^(1|on|true)$/i.test(String(req.headers[CACHE_TRACE_HEADER] ?? ''));
+  return { id, log: options.log.child({ requestId: id }), trace: traced ? new RequestTrace() : null, startedAt: performance.now() };
+}
