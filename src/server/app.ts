@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSchema } from 'graphql';
 import { pino, type Logger } from 'pino';
@@ -26,6 +27,7 @@ import { seedDemoIfEmpty } from '../orm/seed/demo-data.ts';
 import { createAppObservers } from './app-observers.ts';
 import type { ServerConfig } from './config.ts';
 import { createGraphiqlHandler } from './graphiql-page.ts';
+import { cacheHeadersPlugin } from './cache-headers-plugin.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { createMetrics } from './metrics.ts';
 import { observabilityPlugin } from './observability-plugin.ts';
@@ -47,6 +49,8 @@ export interface AppHooks {
   readonly changeFeed?: PgChangeListenerObserver;
   /** Structured log (one line per request, among others); defaults to pino at the configured level. */
   readonly log?: Logger;
+  /** The SDL to serve instead of schema/ (tests change cache hints with it). */
+  readonly typeDefs?: string;
 }
 
 export interface App {
@@ -92,7 +96,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     throw error;
   }
 
-  const typeDefs = loadTypeDefs();
+  const typeDefs = hooks.typeDefs ?? loadTypeDefs();
   const ttlOf = readTypeTtls(buildSchema(typeDefs));
   const httpServer = createServer();
   const limits = createQueryLimits(config.limits, config.development);
@@ -108,6 +112,8 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     plugins: [
       ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), ...limits.plugins,
       observabilityPlugin(scope, metrics),
+      // Apollo's own cache-control plugin computes the policy and header; ours runs after it.
+      ApolloServerPluginCacheControl(), cacheHeadersPlugin(),
     ],
   });
   await apollo.start();
