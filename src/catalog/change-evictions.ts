@@ -101,12 +101,26 @@ export function reviewChanged(e: Evictions, before: ReviewFacts | null, after: R
   return e;
 }
 
-/** Books removed by a delete (their own or their author's), with the reviews removed with them. */
+/**
+ * Books removed by a delete (their own or their author's), with the reviews removed with them and
+ * the accounts whose favorites listed them (ON DELETE CASCADE removes those favorites too).
+ */
 export function booksDeleted(
   e: Evictions,
   books: readonly BookFacts[],
   reviewIdsByBook: ReadonlyMap<number, readonly number[]>,
+  favoritedBy: readonly number[] = [],
 ): Evictions {
   for (const book of books) bookChanged(e, book, null, reviewIdsByBook.get(book.id) ?? []);
+  for (const accountId of favoritedBy) favoritesChanged(e, accountId);
   return e;
+}
+
+/**
+ * A favorite added or removed: that account's favorites list, and nothing shared. The book's own
+ * key is untouched (a favorite changes no field of the book).
+ */
+export function favoritesChanged(e: Evictions, accountId: number): Evictions {
+  if (!Number.isSafeInteger(accountId)) throw new TypeError(`favoritesChanged: accountId must be an integer, got ${accountId}`);
+  return e.family(families.accountFavorites(accountId));
 }

@@ -23,4 +23,9 @@ export const families = {
   authors: () => 'authors',
   /** One book's reviews (Book.reviews). */
   bookReviews: (bookId: number) => `book.${bookId}.reviews`,
+  /**
+   * One account's favorite books (Account.favorites): PRIVATE, so the family is the viewer's own and
+   * no other viewer's request ever computes its keys.
+   */
+  accountFavorites: (accountId: number) => `account.${accountId}.favorites`,
 };

@@ -12,14 +12,15 @@ export interface Page {
   readonly hasNext: boolean;
 }
 
-export type ListTable = 'author' | 'book' | 'review';
+/** `favorite`: an account's favorites, listing books (page ids are book ids). */
+export type ListTable = 'author' | 'book' | 'review' | 'favorite';
 export type Direction = 'ASC' | 'DESC';
 
 /** What one page of one list is: which rows, in which order, from where. */
 export interface PageSpec {
   readonly table: ListTable;
   /** Restricts the list to one parent (an author's books, a book's reviews); null: the whole table. */
-  readonly partition: { readonly column: 'author_id' | 'book_id'; readonly value: number } | null;
+  readonly partition: { readonly column: 'author_id' | 'book_id' | 'account_id'; readonly value: number } | null;
   readonly sort: SortSpec;
   readonly first: number;
   /** Keyset position: rows strictly after (sortValue, id) in the list's order. */

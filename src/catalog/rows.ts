@@ -26,6 +26,12 @@ export interface ReviewRow {
   readonly createdAt: string;
 }
 
+/** A viewer's account as resolvers see it (never cached: PRIVATE, and read once per request). */
+export interface AccountRow {
+  readonly id: number;
+  readonly email: string;
+}
+
 /** A book's review aggregate, cached apart from the book so that a review never evicts the book. */
 export interface BookStats {
   readonly count: number;

@@ -1,6 +1,8 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Logger } from 'pino';
+import type { Tokens } from '../auth/tokens.ts';
 import type { Invalidator } from '../cache/invalidator.ts';
+import type { AccountRow } from '../catalog/rows.ts';
 import type { Loaders } from './loaders/create-loaders.ts';
 
 /** Per-request context: a forked EntityManager, the request's loaders, the shared invalidator. */
@@ -12,4 +14,17 @@ export interface GraphQLContext {
   readonly requestId: string;
   /** The server's logger bound to `requestId`: what a resolver logs can be found by request. */
   readonly log: Logger;
+  /**
+   * The bearer token's account; null or absent for an anonymous request (a bad token never gets
+   * this far). Optional, like `tokens`, for contexts built outside createApp (bench/'s baseline).
+   */
+  readonly viewer?: Viewer | null;
+  /** Signs the tokens signUp and logIn hand out; absent: this server issues none. */
+  readonly tokens?: Tokens;
+}
+
+export interface Viewer {
+  readonly accountId: number;
+  /** The account row, read once per request; null if the account no longer exists. */
+  account(): Promise<AccountRow | null>;
 }

@@ -10,6 +10,7 @@ export const ErrorCode = {
   Conflict: 'CONFLICT',
   ServiceUnavailable: 'SERVICE_UNAVAILABLE',
   QueryTooComplex: 'QUERY_TOO_COMPLEX',
+  Unauthenticated: 'UNAUTHENTICATED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -23,4 +24,12 @@ export function notFound(message: string): GraphQLError {
 
 export function conflict(message: string, field?: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ErrorCode.Conflict, ...(field ? { field } : {}) } });
+}
+
+/**
+ * No valid credentials. With `http`, the error answers the whole request with that status (Apollo
+ * applies `extensions.http` of an error thrown by the context function, and strips it from the body).
+ */
+export function unauthenticated(message: string, http?: { status: number; headers?: Map<string, string> }): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.Unauthenticated, ...(http ? { http } : {}) } });
 }

@@ -4,8 +4,10 @@
  */
 export type NodeType = 'Author' | 'Book' | 'Review';
 const NODE_TYPES: ReadonlySet<string> = new Set<NodeType>(['Author', 'Book', 'Review']);
+/** Types with global ids that are not Nodes: `node(id:)` and parseGlobalId refuse them. */
+export type PrivateIdType = 'Account';
 
-export function toGlobalId(type: NodeType, id: number): string {
+export function toGlobalId(type: NodeType | PrivateIdType, id: number): string {
   return Buffer.from(`${type}:${id}`).toString('base64url');
 }
 

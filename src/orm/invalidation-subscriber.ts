@@ -3,7 +3,7 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import { Evictions } from '../cache/evictions.ts';
 import type { Invalidator } from '../cache/invalidator.ts';
 import {
-  authorChanged, bookChanged, booksDeleted, reviewChanged, type BookFacts, type ReviewFacts,
+  authorChanged, bookChanged, booksDeleted, favoritesChanged, reviewChanged, type BookFacts, type ReviewFacts,
 } from '../catalog/change-evictions.ts';
 import { loadCascade, type Cascade } from './queries/load-cascade.ts';
 
@@ -111,6 +111,10 @@ function evictionsOf({ changeSets, cascade, deletedReviews }: FlushCapture): Evi
       case 'Book:update': bookChanged(e, bookFacts({ ...now, ...before }), bookFacts(now)); break;
       case 'Review:create': reviewChanged(e, null, reviewFacts(now)); break;
       case 'Review:update': reviewChanged(e, reviewFacts({ ...now, ...before }), reviewFacts(now)); break;
+      // Favorites: the account's own list (create and delete; a favorite is never updated).
+      case 'Favorite:create': favoritesChanged(e, refId(now.account)); break;
+      case 'Favorite:delete': favoritesChanged(e, refId((before ?? now).account)); break;
+      case 'Account:delete': favoritesChanged(e, Number(cs.getPrimaryKey())); break;
       case 'Review:delete': {
         const facts = deletedReviews.get(Number(cs.getPrimaryKey()));
         if (facts) reviewChanged(e, facts, null);
@@ -119,7 +123,7 @@ function evictionsOf({ changeSets, cascade, deletedReviews }: FlushCapture): Evi
     }
   }
   // Book deletes, direct or through a deleted author, with the reviews the database cascades to.
-  booksDeleted(e, cascade.books, cascade.reviewIdsByBook);
+  booksDeleted(e, cascade.books, cascade.reviewIdsByBook, cascade.favoritedBy);
   return e;
 }
 

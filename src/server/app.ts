@@ -6,6 +6,7 @@ import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheContr
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { buildSchema } from 'graphql';
 import { pino, type Logger } from 'pino';
+import { createTokens, randomSecret } from '../auth/tokens.ts';
 import { openCacheRuntime, type CacheRuntime } from '../cache/cache-runtime.ts';
 import type { InvalidatorObserver } from '../cache/invalidator.ts';
 import type { FillProtection, LoaderObserver } from '../cache/read-through-loader.ts';
@@ -25,6 +26,7 @@ import { openOrm, type CatalogOrm } from '../orm/open-orm.ts';
 import type { OnQuery } from '../orm/orm-config.ts';
 import { seedDemoIfEmpty } from '../orm/seed/demo-data.ts';
 import { createAppObservers } from './app-observers.ts';
+import { authenticate } from './authenticate.ts';
 import type { ServerConfig } from './config.ts';
 import { createGraphiqlHandler } from './graphiql-page.ts';
 import { cacheHeadersPlugin } from './cache-headers-plugin.ts';
@@ -96,6 +98,11 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     throw error;
   }
 
+  if (config.authSecret === undefined) {
+    log.warn('AUTH_SECRET is not set: signing bearer tokens with a random key of this process (they stop working on restart)');
+  }
+  const tokens = createTokens({ secret: config.authSecret ?? randomSecret(), ttlSeconds: config.authTokenTtlSeconds ?? 3600 });
+
   const typeDefs = hooks.typeDefs ?? loadTypeDefs();
   const ttlOf = readTypeTtls(buildSchema(typeDefs));
   const httpServer = createServer();
@@ -121,15 +128,17 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const handler = createHttpHandler<GraphQLContext>({
     apollo,
     graphiql: createGraphiqlHandler({ onError: (error) => log.error({ err: error }, 'GraphiQL asset error') }),
-    async context() {
+    async context({ req }) {
       // Apollo calls this inside the request's scope (see the 'request' listener below).
       const request = scope.getStore();
       const em = orm.em.fork();
+      // First: a bad token fails the request (401) before any loader exists.
+      const viewer = await authenticate(req, tokens, em);
       const loaders = createLoaders({
         em, store, keyspace, ttlOf, observer: observe.loaders(request),
         protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
       });
-      return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log };
+      return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
     },
     healthy: () => orm.isConnected(),
     metrics: () => metrics.expose(),

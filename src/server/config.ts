@@ -30,6 +30,13 @@ export interface ServerConfig {
   readonly maxBodyBytes: number;
   /** Stack traces in error responses: only in development. */
   readonly development: boolean;
+  /**
+   * HS256 key of the bearer tokens (AUTH_SECRET, ≥ 32 bytes). Required when NODE_ENV=production;
+   * elsewhere, when unset, each process makes a random one (tokens die with the process; logged).
+   */
+  readonly authSecret?: string;
+  /** Lifetime of a bearer token in seconds (AUTH_TOKEN_TTL_SECONDS, default 3600). */
+  readonly authTokenTtlSeconds?: number;
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -54,7 +61,20 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     },
     maxBodyBytes: positive('MAX_BODY_BYTES', env.MAX_BODY_BYTES, 1_000_000),
     development: env.NODE_ENV === 'development',
+    authSecret: authSecret(env),
+    authTokenTtlSeconds: positive('AUTH_TOKEN_TTL_SECONDS', env.AUTH_TOKEN_TTL_SECONDS, 3600),
   };
+}
+
+function authSecret(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.AUTH_SECRET || undefined;
+  if (value === undefined && env.NODE_ENV === 'production') {
+    throw new TypeError('AUTH_SECRET is required when NODE_ENV=production (at least 32 bytes, e.g. `openssl rand -base64 48`)');
+  }
+  if (value !== undefined && Buffer.byteLength(value) < 32) {
+    throw new TypeError(`AUTH_SECRET must be at least 32 bytes, got ${Buffer.byteLength(value)}`);
+  }
+  return value;
 }
 
 function port(value: string | undefined): number {

@@ -32,10 +32,21 @@ describe.each(testDrivers())('migrations on %s', (driver) => {
     return DatabaseSchema.create(orm.em.getConnection(), orm.em.getPlatform(), orm.config);
   }
 
-  test('create exactly the contract tables', async () => {
+  test('create exactly the contract tables, and the viewers\' account and favorite', async () => {
     // MikroORM's introspection leaves out its own mikro_orm_migrations table.
     const names = (await introspect()).getTables().map((t) => t.name).sort();
-    expect(names).toEqual(['author', 'book', 'review']);
+    expect(names).toEqual(['account', 'author', 'book', 'favorite', 'review']);
+  });
+
+  test('make account.email and (account, book) favorites unique, and cascade favorites with either side', async () => {
+    const schema = await introspect();
+    const unique = (table: string) =>
+      schema.getTable(table)!.getIndexes().filter((i) => !i.primary && i.unique).map((i) => i.columnNames.join(','));
+    expect(unique('account')).toEqual(['email']);
+    expect(unique('favorite')).toEqual(['account_id,book_id']);
+    const foreignKeys = Object.values(schema.getTable('favorite')!.getForeignKeys())
+      .map((fk) => [fk.columnNames.join(','), fk.referencedTableName.split('.').pop(), fk.deleteRule?.toLowerCase()]).sort();
+    expect(foreignKeys).toEqual([['account_id', 'account', 'cascade'], ['book_id', 'book', 'cascade']]);
   });
 
   test('create the contract columns with underscored names and their nullability', async () => {

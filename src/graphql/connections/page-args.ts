@@ -42,3 +42,6 @@ function fitsSort(sort: SortSpec, { value, id }: NonNullable<PageSpec['after']>)
 }
 
 export const ID_DESC = (table: string): SortSpec => ({ name: `${table}.ID.DESC`, expression: 'id', direction: 'DESC' });
+
+/** An account's favorites: most recently added first (the favorite's id; the cursor's id is the book's). */
+export const FAVORITES_ORDER: SortSpec = { name: 'favorite.ADDED.DESC', expression: 'f.id', direction: 'DESC' };

@@ -38,7 +38,7 @@ export interface Loaders {
   readonly pages: DataLoader<PageSpec, Page | null, string>;
 }
 
-const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection' } as const;
+const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection', favorite: 'BookConnection' } as const;
 
 /** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
 export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, beforeFill }: LoaderDependencies): Loaders {
@@ -60,7 +60,11 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer, protection
   const author = byId('Author', 'author', authorFromSql);
   const book = byId('Book', 'book', bookFromSql);
   const review = byId('Review', 'review', reviewFromSql);
-  const entityOf = { author: [author, authorFromSql, 'Author'], book: [book, bookFromSql, 'Book'], review: [review, reviewFromSql, 'Review'] } as const;
+  const entityOf = {
+    author: [author, authorFromSql, 'Author'], book: [book, bookFromSql, 'Book'], review: [review, reviewFromSql, 'Review'],
+    // A favorites page lists books: their rows are PUBLIC and fill the shared Book keys.
+    favorite: [book, bookFromSql, 'Book'],
+  } as const;
 
   const bookStats = createReadThroughLoader<number, BookStats>({
     ...common,

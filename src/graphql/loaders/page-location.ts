@@ -15,6 +15,8 @@ export function familyOf(spec: PageSpec): string {
       return families.bookReviews(spec.partition!.value);
     case 'author':
       return families.authors();
+    case 'favorite':
+      return families.accountFavorites(spec.partition!.value);
   }
 }
 

@@ -2,10 +2,13 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { Resolvers } from '../generated/resolvers-types.ts';
 import { connectionResolvers } from './connections.ts';
 import { entityResolvers } from './entities.ts';
+import { accountMutations } from './mutation/account-mutations.ts';
 import { authorMutations } from './mutation/author-mutations.ts';
 import { bookMutations } from './mutation/book-mutations.ts';
+import { favoriteMutations } from './mutation/favorite-mutations.ts';
 import { reviewMutations } from './mutation/review-mutations.ts';
 import { Query } from './query.ts';
+import { accountResolvers, viewerQuery } from './viewer.ts';
 
 const ISO_DATE_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/;
 
@@ -19,9 +22,10 @@ function parseDateTime(value: unknown): string {
 }
 
 export const resolvers: Resolvers = {
-  Query,
-  Mutation: { ...authorMutations, ...bookMutations, ...reviewMutations },
+  Query: { ...Query, ...viewerQuery },
+  Mutation: { ...authorMutations, ...bookMutations, ...reviewMutations, ...accountMutations, ...favoriteMutations },
   ...entityResolvers,
+  ...accountResolvers,
   ...connectionResolvers,
   DateTime: new GraphQLScalarType({
     name: 'DateTime',

@@ -6,6 +6,8 @@ import { bookFromSql, type SqlRow } from '../../catalog/rows.ts';
 export interface Cascade {
   readonly books: readonly BookFacts[];
   readonly reviewIdsByBook: ReadonlyMap<number, readonly number[]>;
+  /** Accounts that had one of the books as a favorite (the favorites cascade too). */
+  readonly favoritedBy: readonly number[];
 }
 
 /**
@@ -21,7 +23,7 @@ export async function loadCascade(
   const where: string[] = [];
   if (authorIds.length > 0) where.push(`author_id IN (${authorIds.map(() => '?').join(', ')})`);
   if (bookIds.length > 0) where.push(`id IN (${bookIds.map(() => '?').join(', ')})`);
-  if (where.length === 0) return { books: [], reviewIdsByBook: new Map() };
+  if (where.length === 0) return { books: [], reviewIdsByBook: new Map(), favoritedBy: [] };
 
   const books = (await em.execute<SqlRow[]>(`SELECT * FROM book WHERE ${where.join(' OR ')}`, [...authorIds, ...bookIds])).map(bookFromSql);
   const reviewIdsByBook = new Map<number, number[]>(books.map((b) => [b.id, []]));
@@ -32,5 +34,9 @@ export async function loadCascade(
     );
     for (const r of reviews) reviewIdsByBook.get(Number(r.book_id))?.push(Number(r.id));
   }
-  return { books, reviewIdsByBook };
+  const favoritedBy = books.length === 0 ? [] : (await em.execute<{ account_id: unknown }[]>(
+    `SELECT DISTINCT account_id FROM favorite WHERE book_id IN (${books.map(() => '?').join(', ')})`,
+    books.map((b) => b.id),
+  )).map((r) => Number(r.account_id));
+  return { books, reviewIdsByBook, favoritedBy };
 }

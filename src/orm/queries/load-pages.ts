@@ -56,6 +56,20 @@ async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[]): Prom
     const where = keyset(spec, params).replace(/^ AND /, 'WHERE ');
     sql = `SELECT *, ${sort.expression} AS _sort, (SELECT COUNT(*) FROM ${table}) AS _total
            FROM ${table} ${where} ORDER BY ${order} LIMIT ${limit}`;
+  } else if (table === 'favorite') {
+    // An account's favorites list books, newest favorite first: the rows are the books (their ids
+    // are the page's ids), ranked by the favorite's id, which is also the cursor's sort value.
+    const filters = specs.map((spec) => {
+      params.push(spec.partition!.value);
+      if (!spec.after) return '(f.account_id = ?)';
+      params.push(spec.after.value, spec.after.id);
+      return `(f.account_id = ? AND (f.id, f.book_id) ${op} (?, ?))`;
+    });
+    sql = `SELECT t.*, (SELECT COUNT(*) FROM favorite c WHERE c.account_id = t.account_id) AS _total
+           FROM (SELECT b.*, f.account_id, f.id AS _sort,
+                        ROW_NUMBER() OVER (PARTITION BY f.account_id ORDER BY f.id ${sort.direction}, f.book_id ${sort.direction}) AS _rn
+                 FROM favorite f JOIN book b ON b.id = f.book_id WHERE ${filters.join(' OR ')}) t
+           WHERE t._rn <= ${limit} ORDER BY t.account_id, t._rn`;
   } else {
     const column = partition.column;
     const filters = specs.map((spec) => {

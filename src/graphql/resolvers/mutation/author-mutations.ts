@@ -49,7 +49,7 @@ export const authorMutations: Pick<MutationResolvers, 'createAuthor' | 'updateAu
         await tx.flush();
         // The author, its lists, and everything ON DELETE CASCADE removed with it.
         authorChanged(evictions, { id: authorId }, null);
-        booksDeleted(evictions, cascade.books, cascade.reviewIdsByBook);
+        booksDeleted(evictions, cascade.books, cascade.reviewIdsByBook, cascade.favoritedBy);
       });
       return id;
     }),

@@ -66,7 +66,7 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
         tx.remove(book);
         await tx.flush();
         // The book, every list it was in, its reviews list and the reviews cascaded with it.
-        booksDeleted(evictions, cascade.books, cascade.reviewIdsByBook);
+        booksDeleted(evictions, cascade.books, cascade.reviewIdsByBook, cascade.favoritedBy);
       });
       return id;
     }),

@@ -1,0 +1,43 @@
+import type { IncomingMessage } from 'node:http';
+import { HeaderMap } from '@apollo/server';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import { InvalidTokenError, type Tokens } from '../auth/tokens.ts';
+import type { Viewer } from '../graphql/context.ts';
+import { unauthenticated } from '../graphql/errors.ts';
+import { Account } from '../orm/entities/index.ts';
+
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+) *$/i;
+
+/**
+ * The request's viewer, from its `Authorization: Bearer <token>` header; null without the header.
+ * A header that is present but malformed, or a token that is invalid or expired, fails the whole
+ * request with UNAUTHENTICATED and HTTP 401 (thrown from Apollo's context function: nothing runs,
+ * nothing is read or cached). It never degrades to anonymous: a client that believes it is signed
+ * in must learn that it is not, rather than silently get public answers.
+ */
+export async function authenticate(req: IncomingMessage, tokens: Tokens, em: SqlEntityManager): Promise<Viewer | null> {
+  const header = req.headers.authorization;
+  if (header === undefined) return null;
+  const match = BEARER.exec(header);
+  if (!match) throw rejected('The Authorization header must be "Bearer <token>"', 'invalid_request');
+  let accountId: number;
+  try {
+    accountId = await tokens.verify(match[1]!);
+  } catch (error) {
+    if (error instanceof InvalidTokenError) throw rejected(error.message, 'invalid_token');
+    throw error;
+  }
+  let account: ReturnType<Viewer['account']> | undefined;
+  return {
+    accountId,
+    account: () =>
+      (account ??= em.findOne(Account, accountId, { fields: ['id', 'email'] }).then((row) => (row ? { id: row.id, email: row.email } : null))),
+  };
+}
+
+function rejected(message: string, error: 'invalid_request' | 'invalid_token') {
+  // RFC 6750 §3: a 401 names the scheme and why the credentials were refused.
+  // Sent before any plugin runs: the cache-control plugins never see it, so it says no-store itself.
+  const headers = new HeaderMap([['www-authenticate', `Bearer error="${error}"`], ['cache-control', 'no-store']]);
+  return unauthenticated(message, { status: 401, headers });
+}
