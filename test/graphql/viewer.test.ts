@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { testDrivers } from '../support/database.ts';
 import { insertFixture } from '../support/fixtures.ts';
-import { bumped, generations } from '../support/cache-snapshot.ts';
+import { bumped, generations, added } from '../support/cache-snapshot.ts';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../support/test-server.ts';
 import { gid } from '../support/ids.ts';
 
@@ -96,7 +96,7 @@ describe.each(testDrivers())('viewers and private data on %s', (driver) => {
     // Only the duplicate reached the database (its INSERT failed and rolled back).
     expect(server.counters.statements().filter((s) => /^\s*insert/i.test(s))).toHaveLength(1);
     expect(await accountRows()).toBe(1);
-    expect(await server.keys()).toEqual(keysBefore);
+    expect(added(keysBefore, await server.keys())).toEqual([]);
   });
 
   it("pages the viewer's favorites, newest first, with PRIVATE cache headers", async () => {
@@ -241,7 +241,7 @@ describe.each(testDrivers())('viewers and private data on %s', (driver) => {
       expect(res.errors).toHaveLength(1);
       expect(res.errors![0]!.extensions).toEqual({ code: 'UNAUTHENTICATED' });
       expect(server.counters.statements()).toEqual([]);
-      expect(await server.keys()).toEqual(keysBefore);
+      expect(added(keysBefore, await server.keys())).toEqual([]);
       // Nor can a bad token write.
       const write = await gqlAs(server, await header(), ADD, { id: gid('Book', 2) });
       expect(write.status).toBe(401);

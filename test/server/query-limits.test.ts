@@ -1,4 +1,5 @@
 import { insertFixture } from '../support/fixtures.ts';
+import { added } from '../support/cache-snapshot.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const REFERENCE = `{ books(first: 20) { edges { node { title author { name books(first: 3) { edges { node { title } } } }
@@ -28,7 +29,7 @@ describe('query limits', () => {
     expect(res.body.errors?.map((e) => e.extensions?.code)).toEqual([code]);
     expect(res.body.errors![0]!.message).toMatch(message);
     expect(server.counters.statements()).toEqual([]);
-    expect(await server.keys()).toEqual(keys);
+    expect(added(keys, await server.keys())).toEqual([]);
   }
 
   it('lets the reference query through (8 levels deep, cost within bounds)', async () => {

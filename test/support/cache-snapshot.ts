@@ -16,3 +16,12 @@ export function bumped(before: Map<string, number>, after: Map<string, number>):
 export async function cachedEntities(server: TestServer): Promise<string[]> {
   return (await server.keys('*:e:*')).map((k) => k.slice(k.indexOf(':e:') + 3)).sort();
 }
+
+/**
+ * Keys present now that were not before: what a request cached. (Keys only disappear by expiry or
+ * invalidation — a key list compared whole would count a TTL running out as a change.)
+ */
+export function added(before: readonly string[], after: readonly string[]): string[] {
+  const had = new Set(before);
+  return after.filter((k) => !had.has(k));
+}
