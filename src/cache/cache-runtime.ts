@@ -65,7 +65,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
       options.invalidator?.lost?.(evictions, error);
       void repair();
     },
-  });
+  }, { key: epochKey(options.prefix), current: epoch.current, adopt: epoch.adopt });
 
   // Repair: one INCR of the epoch (announced to the other processes) retires everything this
   // process may have failed to invalidate; retried until Redis answers.

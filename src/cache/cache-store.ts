@@ -40,6 +40,8 @@ export interface InvalidationRequest {
   readonly clockKey: string;
   /** How long tombstones live: longer than any read-to-fill gap (fills older than this are dropped). */
   readonly tombstoneTtlMs: number;
+  /** Read in the same pipeline, so the caller learns whether the epoch moved under it. */
+  readonly epochKey?: string;
 }
 
 export interface CacheStore {
@@ -64,7 +66,7 @@ export interface CacheStore {
    * generations. Two round trips: the clock's INCR, then one pipeline. Rejects when it may not
    * have happened.
    */
-  invalidate(request: InvalidationRequest): Promise<void>;
+  invalidate(request: InvalidationRequest): Promise<{ epoch: number | null }>;
   /** INCRs a counter and returns its new value. Rejects when unreachable. */
   increment(key: string): Promise<number>;
   /**

@@ -28,7 +28,16 @@ export interface Invalidator {
   apply(evictions: Evictions): Promise<void>;
 }
 
-export function createInvalidator(store: CacheStore, keyspace: Keyspace, observer: InvalidatorObserver = {}): Invalidator {
+/** The epoch as the invalidator needs it: its key, and the process's view of it. */
+export interface InvalidatorEpoch {
+  readonly key: string;
+  current(): number;
+  adopt(value: number): void;
+}
+
+export function createInvalidator(
+  store: CacheStore, keyspace: Keyspace, observer: InvalidatorObserver = {}, epoch?: InvalidatorEpoch,
+): Invalidator {
   const context = new AsyncLocalStorage<Evictions>();
   // A callback scheduled inside a unit of work keeps its async context after the unit has applied;
   // a request merged into it then would be lost, so current() answers only for open units.
@@ -36,12 +45,24 @@ export function createInvalidator(store: CacheStore, keyspace: Keyspace, observe
 
   async function apply(evictions: Evictions): Promise<void> {
     if (evictions.size === 0) return;
-    const entities = [...evictions.entities()].map(({ type, id }) => ({
-      key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
-    }));
-    const generationKeys = [...evictions.families()].map((family) => keyspace.generation(family));
+    const request = () => ({
+      entities: [...evictions.entities()].map(({ type, id }) => ({
+        key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
+      })),
+      generationKeys: [...evictions.families()].map((family) => keyspace.generation(family)),
+      clockKey: keyspace.clock(),
+      tombstoneTtlMs: TOMBSTONE_TTL_MS,
+      epochKey: epoch?.key,
+    });
     try {
-      await store.invalidate({ entities, generationKeys, clockKey: keyspace.clock(), tombstoneTtlMs: TOMBSTONE_TTL_MS });
+      // If another process bumped the epoch and this one has not heard yet, the invalidation went
+      // to a retired epoch: adopt the new one and invalidate there too (the epoch only grows).
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const used = epoch?.current();
+        const { epoch: shared } = await store.invalidate(request());
+        if (!epoch || shared === null || used === undefined || shared <= used) break;
+        epoch.adopt(shared);
+      }
       observer.applied?.(evictions);
     } catch (error) {
       // The write itself has committed; failing the request would not undo it. The loss is

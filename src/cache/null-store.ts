@@ -8,7 +8,7 @@ export function createNullStore(): CacheStore {
     acquire: async (leases, generations) => ({
       acquired: leases.map(() => true), values: leases.map(() => null), generations: generations.map((g) => g.initial),
     }),
-    invalidate: async () => {},
+    invalidate: async () => ({ epoch: null }),
     increment: async () => 0,
     raiseCounter: async (_key, floor) => floor,
   };

@@ -191,8 +191,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
         });
       });
       await options.beforeFill?.(name, indexes.map((i) => keys[i]!));
-      // A read this old may predate an invalidation whose tombstone has expired: do not fill it.
-      const fresh = performance.now() - readAt < MAX_FILL_AGE_MS;
+      // A read this old may predate an invalidation whose tombstone has expired; a read from
+      // before an epoch bump was versioned by the old epoch's clock: neither may fill.
+      const fresh = performance.now() - readAt < MAX_FILL_AGE_MS && options.clockKey() === clockKey;
       if ((fills.length > 0 && fresh) || releases.length > 0) {
         await store.setMany(fresh ? fills : [], releases);
         if (fresh) observer?.fill?.(name, fills.length, fills.map((f) => f.key));

@@ -25,12 +25,22 @@ local floor = tonumber(ARGV[1])
 if v < floor then redis.call('SET', KEYS[1], floor) return floor end
 return v`;
 
+/**
+ * Writes a tombstone only upwards: two overlapping invalidations of one entity may land in either
+ * order, and a tombstone that went back to the older clock would let a stale fill through.
+ * ARGV: clock, ttl ms.
+ */
+const TOMBSTONE_SCRIPT = `local t = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if t < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type FillCommander = ChainableCommander & {
   cacheFill(value: string, tombstone: string, lease: string, ...args: (string | number)[]): ChainableCommander;
   cacheRelease(lease: string, token: string): ChainableCommander;
+  cacheTombstone(tombstone: string, clock: number, ttlMs: number): ChainableCommander;
 };
 
 /**
@@ -45,12 +55,19 @@ export function createRedisStore(
   redis.defineCommand('cacheFill', { numberOfKeys: 3, lua: FILL_SCRIPT });
   redis.defineCommand('cacheRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
+  redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
+
+  /**
+   * Reads and fills go through the circuit breaker; invalidations and counters do not: refusing
+   * them while the circuit is open would turn a slow Redis into lost invalidations (and epoch bumps).
+   */
+  const GUARDED: ReadonlySet<StoreOperation> = new Set(['getMany', 'setMany', 'acquire']);
 
   async function timed<T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     let sent = true;
     try {
-      return (await breaker.fire(run)) as T;
+      return (GUARDED.has(operation) ? await breaker.fire(run) : await run()) as T;
     } catch (error) {
       sent = (error as { code?: string }).code !== 'EOPENBREAKER'; // open circuit: nothing was sent
       observer.failure?.(operation, error);
@@ -123,17 +140,20 @@ export function createRedisStore(
       }
     },
 
-    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs }) {
+    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs, epochKey }) {
       // Tombstones carry the clock *after* this INCR, so a filler that read the clock before it
       // (and so may hold pre-commit data) is refused; one that read it after read committed data.
       const clock = entities.length > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
-      await execPipeline('invalidate', (p) => {
-        for (const { tombstoneKey } of entities) p.set(tombstoneKey, clock, 'PX', tombstoneTtlMs);
+      const results = await execPipeline('invalidate', (p) => {
+        for (const { tombstoneKey } of entities) p.cacheTombstone(tombstoneKey, clock, tombstoneTtlMs);
         // After the tombstones: a fill racing this pipeline is either refused or deleted here.
         if (entities.length > 0) p.del(...entities.flatMap((e) => [e.key, e.leaseKey]));
         for (const key of generationKeys) p.incr(key);
-        return entities.length + (entities.length > 0 ? 1 : 0) + generationKeys.length;
+        if (epochKey) p.get(epochKey);
+        return entities.length + (entities.length > 0 ? 1 : 0) + generationKeys.length + (epochKey ? 1 : 0);
       });
+      const epoch = epochKey ? Number(results.at(-1) ?? 0) : null;
+      return { epoch: Number.isSafeInteger(epoch) ? epoch : null };
     },
 
     increment: (key) => timed('increment', 1, () => redis.incr(key)),

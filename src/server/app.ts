@@ -108,6 +108,9 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const httpServer = createServer();
   const limits = createQueryLimits(config.limits, config.development);
   const apollo = new ApolloServer<GraphQLContext>({
+    // main.ts owns the signals (drain, then close Redis and the database): Apollo's own handler
+    // would stop the server a second time, and its second stop() never resolves.
+    stopOnTerminationSignals: false,
     typeDefs,
     resolvers: resolvers as never,
     introspection: config.introspection,

@@ -14,7 +14,8 @@ export interface ServerProcess {
 /** Starts the real server entry point (`npm start`'s) as its own process, and waits until it is ready. */
 export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['src/server/main.ts'], {
-    env: { ...process.env, NODE_OPTIONS: '', PORT: '0', REDIS_URL: TEST_REDIS_URL, SEED_DEMO: 'off', ...env },
+    // NODE_ENV as for `npm start` (Jest sets 'test', under which some libraries behave differently).
+    env: { ...process.env, NODE_OPTIONS: '', NODE_ENV: '', PORT: '0', REDIS_URL: TEST_REDIS_URL, SEED_DEMO: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
