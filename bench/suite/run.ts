@@ -1,0 +1,91 @@
+/**
+ * The benchmark suite: ours (cache on) vs ours (cache off) vs Apollo Server's response cache, on Q1
+ * (Zipf book reads), Q2 (cursor walks by price) and Q3 (95/5 read/write mix with a stale-read check).
+ *
+ *   npm run bench        [-- --database-url postgres://… --redis redis://… --connections 24 --in-process]
+ *   npm run bench:smoke  [-- --database-url postgres://…]     (tiny data, ~1.5 s phases, SQLite by default)
+ *
+ * Full run: PostgreSQL (a fresh database `bench_suite_<random>` on --database-url's server, default
+ * postgres://postgres@127.0.0.1:5432/postgres, dropped at the end), 1k authors / 20k books / 100k
+ * reviews, each target in its own process; prints the tables and writes them to bench/results/suite.md.
+ * Smoke: 50 / 500 / 2k on a temporary SQLite file; prints only (--out FILE to write).
+ * Redis keys live under `bench.suite.<random>` and are unlinked at the end.
+ * Exit status: 0 when every target answered without errors and ours served no stale read (the
+ * performance targets are reported, not enforced); 1 otherwise; 2 bad usage.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { formatReport, fullOptions, runSuite, smokeOptions, type SuiteResult } from './suite.ts';
+
+const usage = 'usage: node bench/suite/run.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--connections N] [--in-process] [--out FILE] [--json]';
+
+function parse() {
+  try {
+    return parseArgs({
+      options: {
+        smoke: { type: 'boolean', default: false },
+        'database-url': { type: 'string' },
+        redis: { type: 'string' },
+        connections: { type: 'string' },
+        'in-process': { type: 'boolean', default: false },
+        out: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${usage}`);
+    process.exit(2);
+  }
+}
+
+/** What the smoke run (and its test) requires: every target answered every scenario, ours never stale. */
+export function sound(result: SuiteResult): boolean {
+  return result.measurements.every((m) => m.load.reqPerSec > 0 && m.load.errors === 0) &&
+    result.measurements.filter((m) => m.target === 'ours' && m.mix).every((m) => m.mix!.staleReads === 0);
+}
+
+async function main(): Promise<number> {
+  const args = parse();
+  if (args.help) {
+    console.log(usage);
+    return 0;
+  }
+  const connections = args.connections === undefined ? undefined : Number(args.connections);
+  if (connections !== undefined && (!Number.isInteger(connections) || connections < 1)) {
+    console.error(`--connections must be a positive integer\n${usage}`);
+    return 2;
+  }
+  const overrides = {
+    ...(args['database-url'] !== undefined ? { databaseServerUrl: args['database-url'] } : {}),
+    ...(args.redis !== undefined ? { redisUrl: args.redis } : {}),
+    ...(connections !== undefined ? { connections } : {}),
+    ...(args['in-process'] ? { isolate: false } : {}),
+  };
+  const options = args.smoke ? smokeOptions(overrides) : fullOptions(overrides);
+  const result = await runSuite(options);
+  const report = formatReport(result);
+  console.log(`\n${report}`);
+  if (args.json) console.log(JSON.stringify(result, null, 2));
+
+  const out = args.out ?? (args.smoke ? undefined : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'suite.md'));
+  if (out) {
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, `# Benchmark suite: ours vs cache off vs Apollo response cache\n\n` +
+      `\`npm run bench\` (bench/suite/run.ts); what each column means: bench/suite/README.md.\n\n${report}\n`);
+    console.log(`\nwritten to ${out}`);
+  }
+  return sound(result) ? 0 : 1;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  let code = 1;
+  try {
+    code = await main();
+  } catch (error) {
+    console.error(error);
+  }
+  process.exit(code);
+}

@@ -1,0 +1,145 @@
+/**
+ * The three servers the suite measures, behind one interface:
+ *
+ *   ours      this server, cache on  (createApp, cacheEnabled: true; Redis keys under the run's prefix)
+ *   cacheOff  this server, cache off (createApp, cacheEnabled: false: no Redis, every read from SQL)
+ *   apollo    Apollo Server 5 + @apollo/server-plugin-response-cache on Redis (apollo-baseline.ts)
+ *
+ * `startTarget` runs one in this process (the smoke test does); `spawnTarget` runs it in a child
+ * process (target-host.ts) and talks to it over IPC, so that the load generator and the server do not
+ * share an event loop (the full run does). Each target counts the SQL statements it sends (the ORM's
+ * onQuery hook) and the Redis round trips of its cache.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createApp } from '../../src/server/app.ts';
+import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
+import { createApolloBaseline } from './apollo-baseline.ts';
+
+export const TARGET_KINDS = ['ours', 'cacheOff', 'apollo'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+
+export const TARGET_LABELS: Record<TargetKind, string> = {
+  ours: '(a) ours, cache on',
+  cacheOff: '(b) ours, cache off',
+  apollo: '(c) Apollo response cache',
+};
+
+export interface TargetConfig {
+  readonly kind: TargetKind;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  /** Prefix (ours) or Keyv namespace (apollo) of every Redis key the target writes. */
+  readonly prefix: string;
+}
+
+export interface TargetCounters {
+  /** SQL statements other than transaction control (begin, commit, rollback, savepoints). */
+  statements: number;
+  transactionControl: number;
+  /** Our cache's Redis round trips (ours), or the response cache's gets + sets (apollo). */
+  redisRoundTrips: number;
+  /** Apollo's response cache only: queries answered from it / executed. */
+  responseCacheHits: number;
+  responseCacheMisses: number;
+  /** CPU time of the target's process (user + system, µs): its own cost when it runs in its own process. */
+  cpuMicros: number;
+}
+
+export interface Target {
+  readonly kind: TargetKind;
+  readonly url: string;
+  counters(): Promise<TargetCounters>;
+  close(): Promise<void>;
+}
+
+const TRANSACTION_CONTROL = /^\s*(begin|start transaction|commit|rollback|savepoint|release)/i;
+
+/** Starts a target in this process. */
+export async function startTarget(config: TargetConfig): Promise<Target> {
+  const counters: TargetCounters = { statements: 0, transactionControl: 0, redisRoundTrips: 0, responseCacheHits: 0, responseCacheMisses: 0, cpuMicros: 0 };
+  const cpu = () => {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
+  const onQuery = (sql: string) => {
+    if (TRANSACTION_CONTROL.test(sql)) counters.transactionControl++;
+    else counters.statements++;
+  };
+  if (config.kind === 'apollo') {
+    const baseline = await createApolloBaseline({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, namespace: config.prefix, onQuery });
+    const url = await baseline.listen(0);
+    return {
+      kind: config.kind, url,
+      async counters() {
+        const rc = baseline.responseCache;
+        return { ...counters, redisRoundTrips: rc.gets + rc.sets, responseCacheHits: rc.hits, responseCacheMisses: rc.misses, cpuMicros: cpu() };
+      },
+      close: () => baseline.close(),
+    };
+  }
+  const app = await createApp(
+    {
+      port: 0, host: '127.0.0.1', databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, cachePrefix: config.prefix,
+      cacheEnabled: config.kind === 'ours', cacheLeases: true, seedDemo: false, logLevel: 'warn', introspection: false,
+      limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000, development: false,
+    },
+    { onQuery, store: { roundTrip: () => { counters.redisRoundTrips++; } } },
+  );
+  const url = await app.listen(0);
+  return { kind: config.kind, url, counters: async () => ({ ...counters, cpuMicros: cpu() }), close: () => app.close() };
+}
+
+// --- The same target in a child process ------------------------------------------------------------
+
+export type HostRequest = { type: 'start'; config: TargetConfig } | { type: 'counters'; id: number } | { type: 'close' };
+export type HostReply =
+  | { type: 'ready'; url: string }
+  | { type: 'failed'; error: string }
+  | { type: 'counters'; id: number; counters: TargetCounters }
+  | { type: 'closed' };
+
+const HOST = fileURLToPath(new URL('./target-host.ts', import.meta.url));
+
+/** Starts a target in its own Node process (target-host.ts); resolves when it listens. */
+export async function spawnTarget(config: TargetConfig): Promise<Target> {
+  const child = spawn(process.execPath, [HOST], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_OPTIONS: '' } });
+  const waiting = new Map<number, (counters: TargetCounters) => void>();
+  let nextId = 0;
+  let closed: (() => void) | null = null;
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    child.on('message', (message: HostReply) => {
+      if (message.type === 'ready') resolve(message.url);
+      else if (message.type === 'failed') reject(new Error(`target ${config.kind} failed to start: ${message.error}`));
+      else if (message.type === 'counters') waiting.get(message.id)?.(message.counters);
+      else if (message.type === 'closed') closed?.();
+    });
+    void exited.then((code) => reject(new Error(`target ${config.kind} exited with ${code} before it listened`)));
+    child.send({ type: 'start', config } satisfies HostRequest);
+  });
+
+  return {
+    kind: config.kind, url,
+    counters() {
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        waiting.set(id, (counters) => {
+          waiting.delete(id);
+          resolve(counters);
+        });
+        child.send({ type: 'counters', id } satisfies HostRequest, (error) => { if (error) reject(error); });
+      });
+    },
+    async close() {
+      if (child.exitCode !== null) return;
+      const done = new Promise<void>((resolve) => { closed = resolve; });
+      child.send({ type: 'close' } satisfies HostRequest);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await Promise.race([done, exited]);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
