@@ -46,6 +46,7 @@ import { Book } from '../../src/orm/entities/index.ts';
 import { createInvalidationSubscriber } from '../../src/orm/invalidation-subscriber.ts';
 import { openOrm, type CatalogOrm } from '../../src/orm/open-orm.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { zipfRank } from '../zipf.ts';
 import { startServerProcess, type ServerProcess } from '../../test/support/server-process.ts';
 
 export const WRITE_KINDS = ['graphql', 'orm', 'sql'] as const;
@@ -1066,18 +1067,6 @@ function shuffled<T>(items: T[], random: () => number): T[] {
 
 /** Draws items[rank] with probability ∝ 1 / (rank + 1)^s. */
 function zipfSampler<T>(n: number, s: number, random: () => number, items: readonly T[]): () => T {
-  const cdf: number[] = [];
-  let total = 0;
-  for (let r = 1; r <= n; r++) cdf.push((total += 1 / r ** s));
-  return () => {
-    const x = random() * total;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return items[lo]!;
-  };
+  const rank = zipfRank(n, s, random);
+  return () => items[rank()]!;
 }

@@ -16,6 +16,7 @@
  * every value written is unique per book, so a value read names its version.
  */
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { zipfRank } from '../zipf.ts';
 import autocannon from 'autocannon';
 
 // --- Operations ----------------------------------------------------------------------------------
@@ -73,21 +74,9 @@ export function mulberry32(seed: number): () => number {
  * the indexes, so the hot books are spread over ids and prices (the same permutation for every target).
  */
 export function zipfSampler(n: number, s: number, random: () => number, permutationSeed = 7): () => number {
-  const cdf = new Float64Array(n);
-  let total = 0;
-  for (let r = 0; r < n; r++) cdf[r] = total += 1 / (r + 1) ** s;
+  const rank = zipfRank(n, s, random);
   const order = zipfOrder(n, permutationSeed);
-  return () => {
-    const x = random() * total;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return order[lo]!;
-  };
+  return () => order[rank()]!;
 }
 
 /** The indexes by Zipf rank, hottest first (the permutation zipfSampler draws from). */
