@@ -37,11 +37,19 @@ it('a late invalidation never lowers a tombstone, so an older read still cannot 
   const evict = () => new Evictions().entity('Book', 100);
   let db = 78; // the row's version in the database
   let pauseFill: Promise<void> | null = null;
+  let reachedFill!: () => void;
+  const fillReached = new Promise<void>((r) => { reachedFill = r; });
   const loader = () => createReadThroughLoader<number, { v: number }>({
     name: 'Book', reader: createKeyReader(fastStore), store: fastStore, clockKey: keyspace.clock, ttlSeconds: 300,
     locate: (id) => ({ cacheKey: keyspace.entity('Book', id), tombstoneKey: keyspace.tombstone('Book', id), leaseKey: keyspace.entityLease('Book', id) }),
     fetch: async (ids) => ids.map(() => ({ v: db })),
-    beforeFill: async () => { if (pauseFill) await pauseFill; },
+    beforeFill: async () => {
+      if (!pauseFill) return;
+      const paused = pauseFill;
+      pauseFill = null;
+      reachedFill(); // it has read the database and waits to fill
+      await paused;
+    },
   });
   try {
     // 1. v78's invalidation by a slow invalidator: its INCR is done, its pipeline stalls.
@@ -51,8 +59,7 @@ it('a late invalidation never lowers a tombstone, so an older read still cannot 
     let fillGo!: () => void;
     pauseFill = new Promise<void>((r) => { fillGo = r; });
     const reader = loader().load(100);
-    await new Promise((r) => setTimeout(r, 20));
-    pauseFill = null;
+    await fillReached;
     // 3. v79 commits; its invalidation is fast.
     db = 79;
     await createInvalidator(fastStore, keyspace).apply(evict());
