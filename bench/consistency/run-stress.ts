@@ -46,6 +46,7 @@ import { Book } from '../../src/orm/entities/index.ts';
 import { createInvalidationSubscriber } from '../../src/orm/invalidation-subscriber.ts';
 import { openOrm, type CatalogOrm } from '../../src/orm/open-orm.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/support/database.ts';
+import { mulberry32 } from '../mulberry32.ts';
 import { zipfRank } from '../zipf.ts';
 import { startServerProcess, type ServerProcess } from '../../test/support/server-process.ts';
 
@@ -1045,16 +1046,6 @@ function summarize(values: number[]): LatencySummary {
   return { count: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1]! };
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(items: T[], random: () => number): T[] {
   const out = [...items];

@@ -16,7 +16,10 @@
  * every value written is unique per book, so a value read names its version.
  */
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { mulberry32 } from '../mulberry32.ts';
 import { zipfRank } from '../zipf.ts';
+
+export { mulberry32 };
 import autocannon from 'autocannon';
 
 // --- Operations ----------------------------------------------------------------------------------
@@ -57,17 +60,6 @@ export interface Catalog {
 
 // --- Sampling --------------------------------------------------------------------------------------
 
-/** A small, fast, seedable PRNG (mulberry32): the same seed draws the same sequence for every target. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Draws an index in [0, n) with P(rank r) ∝ 1 / (r + 1)^s; ranks map to a fixed random permutation of
