@@ -128,10 +128,11 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     // One round trip: leases for the misses, and a random start for generations never seen, so a
     // lost counter cannot come back at a value an old page was stored under.
     const tokens = new Map<number, string>();
-    const leased = protection.leases ? misses.filter((i) => locations[i]!.leaseKey) : [];
+    const leased = misses.filter((i) => protection.leases && locations[i]!.leaseKey);
     const unborn = generationKeys.filter((key) => generations.get(key) === null);
     const contended: number[] = [];
-    const served: number[] = [];
+    // Misses this batch loads itself: those without a lease to take, plus those whose lease it got.
+    const owned = misses.filter((i) => !(protection.leases && locations[i]!.leaseKey));
     const lateReleases: { key: string; token: string }[] = [];
     if (leased.length > 0 || unborn.length > 0) {
       const token = randomBytes(8).toString('hex');
@@ -145,10 +146,10 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
         const value = servable<V>(granted.values[j] ?? null, locations[i]!, generations);
         if (value !== undefined) {
           results[i] = value;
-          served.push(i);
           if (granted.acquired[j]) lateReleases.push({ key: locations[i]!.leaseKey!, token: `${token}.${i}` });
         } else if (granted.acquired[j]) {
           tokens.set(i, `${token}.${i}`);
+          owned.push(i);
         } else {
           contended.push(i);
         }
@@ -156,7 +157,6 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       if (lateReleases.length > 0) await store.setMany([], lateReleases);
     }
 
-    const owned = misses.filter((i) => !contended.includes(i) && !served.includes(i));
     const [, leftover] = await Promise.all([load(owned), waitForOthers(contended)]);
     await load(leftover);
     return results;

@@ -1,13 +1,14 @@
 import { insertFixture } from '../support/fixtures.ts';
 import { testDrivers } from '../support/database.ts';
 import { added } from '../support/cache-snapshot.ts';
+import { gid } from '../support/ids.ts';
 import { startTestServer, type GraphQLResponse, type TestServer } from '../support/test-server.ts';
 
 /**
  * A well-formed id that names nothing. Clients never build ids; the test does so only here, to
  * reach the "unknown id" paths (global-id.ts: base64url of `<Type>:<id>`).
  */
-const unknownId = (type: 'Author' | 'Book' | 'Review', id = 999_999) => Buffer.from(`${type}:${id}`).toString('base64url');
+const unknownId = (type: 'Author' | 'Book' | 'Review', id = 999_999) => gid(type, id);
 
 /** Encodes a cursor's JSON payload the way cursor.ts does; used only to tamper with a real cursor. */
 const reencodeCursor = (cursor: string, edit: (payload: unknown[]) => unknown[]) =>
