@@ -39,7 +39,10 @@ export interface FillProtection {
   readonly versionedFills?: boolean;
   readonly leases?: boolean;
   readonly leaseTtlMs?: number;
-  /** How long a miss waits for another process's fill before reading the database itself. */
+  /**
+   * How long a miss waits at most for another process's fill before reading the database itself.
+   * It stops waiting earlier when the lease disappears (released, invalidated or expired).
+   */
   readonly leaseWaitMs?: number;
   readonly pollMs?: number;
 }
@@ -98,7 +101,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
   }
   const ttlOf = typeof ttlSeconds === 'number' ? () => ttlSeconds : ttlSeconds;
   const protection = {
-    versionedFills: true, leases: true, leaseTtlMs: 2000, leaseWaitMs: 250, pollMs: 10, ...options.protection,
+    versionedFills: true, leases: true, leaseTtlMs: 2000, leaseWaitMs: 2000, pollMs: 10, ...options.protection,
   };
 
   async function batch(keys: readonly K[]): Promise<(V | null)[]> {
@@ -203,21 +206,28 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     /** Polls for values another filler is loading; returns the misses it did not deliver in time. */
     async function waitForOthers(indexes: readonly number[]): Promise<number[]> {
       let pending = [...indexes];
+      const gaveUp: number[] = [];
       const deadline = performance.now() + protection.leaseWaitMs;
       while (pending.length > 0 && performance.now() < deadline) {
         await sleep(protection.pollMs);
         const pendingGenerations = [...new Set(pending.flatMap((i) => locations[i]!.generationKey ?? []))];
-        const values = await store.getMany([...pendingGenerations, ...pending.map((i) => locations[i]!.cacheKey)]);
+        const values = await store.getMany([
+          ...pendingGenerations, ...pending.map((i) => locations[i]!.cacheKey), ...pending.map((i) => locations[i]!.leaseKey!),
+        ]);
         pendingGenerations.forEach((key, j) => generations.set(key, values[j] ?? generations.get(key) ?? null));
-        pending = pending.filter((keyIndex, j) => {
+        const leaseAt = pendingGenerations.length + pending.length;
+        const stillHeld: number[] = [];
+        pending.forEach((keyIndex, j) => {
           const value = servable<V>(values[pendingGenerations.length + j] ?? null, locations[keyIndex]!, generations);
-          if (value === undefined) return true;
-          results[keyIndex] = value;
-          return false;
+          if (value !== undefined) results[keyIndex] = value;
+          else if (values[leaseAt + j] === null) gaveUp.push(keyIndex); // no filler any more: read it ourselves
+          else stillHeld.push(keyIndex);
         });
+        pending = stillHeld;
       }
-      observer?.waited?.(name, indexes.length - pending.length, pending.length);
-      return pending;
+      const leftover = [...gaveUp, ...pending];
+      observer?.waited?.(name, indexes.length - leftover.length, leftover.length);
+      return leftover;
     }
   }
 

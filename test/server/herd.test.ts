@@ -44,7 +44,8 @@ describe.each(testDrivers())('a thundering herd on %s', (driver) => {
     try {
       const entity = await stampede(withLeases, `{ book(id: "${gid('Book', 2)}") { title } }`, /from book where id in/i);
       const page = await stampede(withLeases, '{ books(first: 5) { totalCount edges { node { title } } } }', /row_number|from book\b.*limit/is);
-      // One fill each; a waiter reads the database itself only if the fill takes over 250 ms.
+      // One fill each; a waiter reads the database itself only if the filler's lease vanishes unfilled
+      // (invalidated, or the filler died: the lease expires after 2 s).
       expect(entity).toMatchObject({ fills: 1, titles: new Set([JSON.stringify({ book: { title: 'Book 1.2' } })]) });
       expect(page.fills).toBe(1);
       expect(page.titles.size).toBe(1);
