@@ -4,8 +4,13 @@ import { Evictions } from './evictions.ts';
 import type { Keyspace } from './keyspace.ts';
 import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
 
-/** Twice the oldest read a loader will still fill from (MAX_FILL_AGE_MS). */
-export const TOMBSTONE_TTL_MS = 2 * MAX_FILL_AGE_MS;
+/**
+ * How long an invalidation is remembered. It must outlive every reader that may still act on a read
+ * from before it: a loader's fill (at most MAX_FILL_AGE_MS old) and a stored whole response (its
+ * TTL is capped at RESPONSE_MAX_TTL_SECONDS, see response-store.ts) — once the tombstone is gone,
+ * nothing built before the invalidation may exist any more.
+ */
+export const TOMBSTONE_TTL_MS = 10 * 60_000;
 
 export interface InvalidatorObserver {
   applied?(evictions: Evictions): void;

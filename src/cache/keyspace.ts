@@ -4,6 +4,7 @@
  * Layout (`p` is the configured prefix, `n` the current epoch):
  *   p:epoch                 the epoch counter itself (never inside an epoch)
  *   p:feed:alive            heartbeat of the database change listeners (never inside an epoch)
+ *   p:pq:apq:<sha256>       an automatic persisted query's text (never inside an epoch: never stale)
  *   p:n:e:<Type>:<id>       one entity (or small per-entity aggregate) — deleted on change
  *   p:n:g:<family>          generation counter of a list family — INCR'd on change, never expires
  *   p:n:p:<family>:<args>   one cached page of that family; its value records the generation it
@@ -12,6 +13,8 @@
  *   p:n:t:<Type>:<id>       an entity's tombstone: the clock of its last invalidation (short TTL);
  *                           a fill is dropped when the tombstone is newer than the filler's read
  *   p:n:l:e:… / p:n:l:p:…   fill leases of an entity or a page: one filler per miss, others wait
+ *   p:n:r:<hash>[:<viewer>] one whole serialized response and what it was built from (clock,
+ *                           tombstones, generations): served only while all of those are current
  *
  * Bumping the epoch makes every key of the previous epoch unreachable at once (they expire by TTL),
  * which is how lost invalidations are repaired without SCAN, KEYS or pattern deletes.
@@ -25,6 +28,8 @@ export interface Keyspace {
   tombstone(type: string, id: string | number): string;
   entityLease(type: string, id: string | number): string;
   pageLease(family: string, variant: string): string;
+  /** A whole response: `hash` names operation and variables, `viewer` the account of a PRIVATE one. */
+  response(hash: string, viewer?: string): string;
 }
 
 const SAFE_PART = /^[A-Za-z0-9_.:=|,\-]+$/;
@@ -56,6 +61,14 @@ export function feedAliveKey(prefix: string): string {
   return `${assertPart('prefix', prefix)}:feed:alive`;
 }
 
+/**
+ * A persisted query's text by its APQ key (Apollo's `apq:<sha256>`): outside every epoch, since a
+ * query text never goes stale; shared by all instances.
+ */
+export function persistedQueryKey(prefix: string, key: string): string {
+  return `${assertPart('prefix', prefix)}:pq:${assertPart('persisted query key', key)}`;
+}
+
 export function createKeyspace(prefix: string, currentEpoch: () => number): Keyspace {
   assertPart('prefix', prefix);
   const ns = () => `${prefix}:${currentEpoch()}`;
@@ -68,5 +81,6 @@ export function createKeyspace(prefix: string, currentEpoch: () => number): Keys
     tombstone: (type, id) => `${ns()}:t:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
     entityLease: (type, id) => `${ns()}:l:e:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
     pageLease: (family, variant) => `${ns()}:l:p:${assertPart('family', family)}:${assertPart('page variant', variant)}`,
+    response: (hash, viewer) => `${ns()}:r:${assertPart('response hash', hash)}${viewer === undefined ? '' : `:${assertPart('viewer', viewer)}`}`,
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import DataLoader from 'dataloader';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
+import type { DependencyRecorder } from './dependencies.ts';
 import type { KeyReader } from './key-reader.ts';
 
 /** Where one loader key lives in the cache. */
@@ -75,6 +76,8 @@ export interface ReadThroughOptions<K, V> {
   readonly memoKey?: (key: K) => string;
   readonly observer?: LoaderObserver;
   readonly protection?: FillProtection;
+  /** Told what every batch read (clock, entities, generations): the request's whole-response cache entry depends on it. */
+  readonly recorder?: DependencyRecorder;
   /** Test seam: runs after the database read and before the fill (to force interleavings). */
   readonly beforeFill?: (name: string, keys: readonly K[]) => Promise<void>;
 }
@@ -113,6 +116,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     const readClock = Number(asString(lookups[0]) ?? 0);
     const generations = new Map(generationKeys.map((key, i) => [key, asString(lookups[1 + i])]));
     const offset = 1 + generationKeys.length;
+    const { recorder } = options;
+    recorder?.clock(readClock, readAt);
+    for (const location of locations) if (location.tombstoneKey) recorder?.entity(location.tombstoneKey);
 
     const results: (V | null)[] = new Array(keys.length).fill(null);
     const misses: number[] = [];
@@ -126,7 +132,12 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const hit = locations.flatMap((l, i) => (missedAt.has(i) ? [] : [l.cacheKey]));
       observer.lookup(name, keys.length - misses.length, misses.length, { hit, missed: misses.map((i) => locations[i]!.cacheKey) });
     }
-    if (misses.length === 0) return results;
+    // The generations the pages were served or filled under (waiting may move some on).
+    const recordGenerations = () => { for (const key of generationKeys) recorder?.generation(key, generations.get(key) ?? null); };
+    if (misses.length === 0) {
+      recordGenerations();
+      return results;
+    }
 
     // One round trip: leases for the misses, and a random start for generations never seen, so a
     // lost counter cannot come back at a value an old page was stored under.
@@ -162,6 +173,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
 
     const [, leftover] = await Promise.all([load(owned), waitForOthers(contended)]);
     await load(leftover);
+    recordGenerations();
     return results;
 
     async function load(indexes: readonly number[]): Promise<void> {
@@ -170,9 +182,11 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const releases: { key: string; token: string }[] = [];
       const guardOf = (tombstoneKey: string | undefined) =>
         protection.versionedFills && tombstoneKey ? { tombstoneKey, readClock } : undefined;
-      const loaded = await fetch(indexes.map((i) => keys[i]!), (side) => fills.push({
-        key: side.key, value: JSON.stringify({ v: side.value }), ttlSeconds: side.ttlSeconds, guard: guardOf(side.tombstoneKey),
-      }));
+      const loaded = await fetch(indexes.map((i) => keys[i]!), (side) => {
+        // A side-filled value is served to this request too (primed): the answer depends on it.
+        if (side.tombstoneKey) options.recorder?.entity(side.tombstoneKey);
+        fills.push({ key: side.key, value: JSON.stringify({ v: side.value }), ttlSeconds: side.ttlSeconds, guard: guardOf(side.tombstoneKey) });
+      });
       indexes.forEach((keyIndex, j) => {
         const value = loaded[j] ?? null;
         results[keyIndex] = value;

@@ -12,6 +12,8 @@ export const CachedType = {
   Review: 'Review',
   /** A book's review count and rating sum. */
   BookStats: 'BookStats',
+  /** A viewer's own account (PRIVATE: only a request signed in as it computes its key). */
+  Account: 'Account',
 } as const;
 
 export const families = {

@@ -26,7 +26,10 @@ export interface ReviewRow {
   readonly createdAt: string;
 }
 
-/** A viewer's account as resolvers see it (never cached: PRIVATE, and read once per request). */
+/**
+ * A viewer's account as resolvers see it: PRIVATE, so it is cached only under its own key, which
+ * only a request authenticated as that account computes (the password hash is never read).
+ */
 export interface AccountRow {
   readonly id: number;
   readonly email: string;
@@ -40,6 +43,10 @@ export interface BookStats {
 
 /** Raw database rows (snake_case columns) as returned by plain SQL on either driver. */
 export type SqlRow = Record<string, unknown>;
+
+export function accountFromSql(r: SqlRow): AccountRow {
+  return { id: Number(r.id), email: String(r.email) };
+}
 
 export function authorFromSql(r: SqlRow): AuthorRow {
   return { id: Number(r.id), name: String(r.name), bio: nullableString(r.bio) };

@@ -5,6 +5,7 @@ import type { Invalidator } from '../cache/invalidator.ts';
 import {
   authorChanged, bookChanged, booksDeleted, favoritesChanged, reviewChanged, type BookFacts, type ReviewFacts,
 } from '../catalog/change-evictions.ts';
+import { CachedType } from '../catalog/families.ts';
 import { loadCascade, type Cascade } from './queries/load-cascade.ts';
 
 type AnyChangeSet = ChangeSet<Record<string, unknown>>;
@@ -114,7 +115,8 @@ function evictionsOf({ changeSets, cascade, deletedReviews }: FlushCapture): Evi
       // Favorites: the account's own list (create and delete; a favorite is never updated).
       case 'Favorite:create': favoritesChanged(e, refId(now.account)); break;
       case 'Favorite:delete': favoritesChanged(e, refId((before ?? now).account)); break;
-      case 'Account:delete': favoritesChanged(e, Number(cs.getPrimaryKey())); break;
+      case 'Account:update': e.entity(CachedType.Account, Number(now.id)); break;
+      case 'Account:delete': favoritesChanged(e.entity(CachedType.Account, Number(cs.getPrimaryKey())), Number(cs.getPrimaryKey())); break;
       case 'Review:delete': {
         const facts = deletedReviews.get(Number(cs.getPrimaryKey()));
         if (facts) reviewChanged(e, facts, null);

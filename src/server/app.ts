@@ -26,11 +26,14 @@ import { openOrm, type CatalogOrm } from '../orm/open-orm.ts';
 import type { OnQuery } from '../orm/orm-config.ts';
 import { seedDemoIfEmpty } from '../orm/seed/demo-data.ts';
 import { createAppObservers } from './app-observers.ts';
-import { authenticate } from './authenticate.ts';
+import { authenticate, verifiedAccountId } from './authenticate.ts';
 import type { ServerConfig } from './config.ts';
 import { createGraphiqlHandler } from './graphiql-page.ts';
 import { cacheHeadersPlugin } from './cache-headers-plugin.ts';
 import { createHttpHandler } from './http-handler.ts';
+import { createPersistedQueryCache } from './persisted-query-cache.ts';
+import { createResponseCache, RESPONSE_CACHE_HEADER } from './response-cache.ts';
+import { createRedisResponseStore } from '../cache/response-store.ts';
 import { createMetrics } from './metrics.ts';
 import { observabilityPlugin } from './observability-plugin.ts';
 import { createQueryLimits } from './query-limits.ts';
@@ -106,6 +109,13 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const typeDefs = hooks.typeDefs ?? loadTypeDefs();
   const ttlOf = readTypeTtls(buildSchema(typeDefs));
   const httpServer = createServer();
+  const responseCache = cache.redis && (config.responseCache ?? true)
+    ? createResponseCache({
+      store: createRedisResponseStore(cache.redis, { observer: observe.store, usable: cache.usable }),
+      keyspace, epoch: cache.epoch.current, scope,
+      observer: { lookup: metrics.responseLookup, saved: metrics.responseSaved },
+    })
+    : null;
   const limits = createQueryLimits(config.limits, config.development);
   const apollo = new ApolloServer<GraphQLContext>({
     // main.ts owns the signals (drain, then close Redis and the database): Apollo's own handler
@@ -119,11 +129,14 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     formatError: formatError(config.development, (error) => (scope.getStore()?.log ?? log).error({ err: error }, 'unexpected error in a resolver')),
     validationRules: limits.validationRules,
     parseOptions: limits.parseOptions,
+    // APQ in the shared Redis: a hash registered on one instance is known to all (GET + CDN).
+    persistedQueries: cache.redis ? { cache: createPersistedQueryCache(cache.redis, config.cachePrefix) } : undefined,
     plugins: [
       ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), ...limits.plugins,
       observabilityPlugin(scope, metrics),
       // Apollo's own cache-control plugin computes the policy and header; ours runs after it.
       ApolloServerPluginCacheControl(), cacheHeadersPlugin(),
+      ...(responseCache ? [responseCache.plugin()] : []),
     ],
   });
   await apollo.start();
@@ -136,9 +149,9 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       const request = scope.getStore();
       const em = orm.em.fork();
       // First: a bad token fails the request (401) before any loader exists.
-      const viewer = await authenticate(req, tokens, em);
+      const viewer = await authenticate(req, tokens, (id) => loaders.account.load(id));
       const loaders = createLoaders({
-        em, store, keyspace, ttlOf, observer: observe.loaders(request),
+        em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: request?.responseCache?.recorder,
         protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
       });
       return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
@@ -146,6 +159,26 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     healthy: () => orm.isConnected(),
     metrics: () => metrics.expose(),
     maxBodyBytes: config.maxBodyBytes,
+    responseCache: responseCache ? {
+      async answer(req, res, body) {
+        const request = scope.getStore();
+        const viewer = await verifiedAccountId(req, tokens);
+        // A bad token: Apollo's context refuses the request (401); nothing is looked up.
+        const plan = request && viewer !== undefined ? responseCache.plan(req, body, viewer) : null;
+        if (!request || !plan) {
+          res.setHeader(RESPONSE_CACHE_HEADER, 'BYPASS');
+          return false;
+        }
+        request.responseCache = plan;
+        if (await responseCache.serve(plan, req, res)) return true;
+        res.setHeader(RESPONSE_CACHE_HEADER, 'MISS');
+        return false;
+      },
+      complete: async (body) => {
+        const plan = scope.getStore()?.responseCache;
+        if (plan) await responseCache.finish(plan, body);
+      },
+    } : undefined,
   });
   httpServer.on('request', (req, res) => {
     const request = beginRequest(req, res, { log, traceAll: config.cacheTrace ?? false });

@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { HeaderMap } from '@apollo/server';
-import type { SqlEntityManager } from '@mikro-orm/sql';
+import type { AccountRow } from '../catalog/rows.ts';
 import { InvalidTokenError, type Tokens } from '../auth/tokens.ts';
 import type { Viewer } from '../graphql/context.ts';
 import { unauthenticated } from '../graphql/errors.ts';
-import { Account } from '../orm/entities/index.ts';
 
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+) *$/i;
 
@@ -15,7 +14,9 @@ const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+) *$/i;
  * nothing is read or cached). It never degrades to anonymous: a client that believes it is signed
  * in must learn that it is not, rather than silently get public answers.
  */
-export async function authenticate(req: IncomingMessage, tokens: Tokens, em: SqlEntityManager): Promise<Viewer | null> {
+export async function authenticate(
+  req: IncomingMessage, tokens: Tokens, loadAccount: (id: number) => Promise<AccountRow | null>,
+): Promise<Viewer | null> {
   const header = req.headers.authorization;
   if (header === undefined) return null;
   const match = BEARER.exec(header);
@@ -27,12 +28,18 @@ export async function authenticate(req: IncomingMessage, tokens: Tokens, em: Sql
     if (error instanceof InvalidTokenError) throw rejected(error.message, 'invalid_token');
     throw error;
   }
-  let account: ReturnType<Viewer['account']> | undefined;
-  return {
-    accountId,
-    account: () =>
-      (account ??= em.findOne(Account, accountId, { fields: ['id', 'email'] }).then((row) => (row ? { id: row.id, email: row.email } : null))),
-  };
+  return { accountId, account: () => loadAccount(accountId) };
+}
+
+/**
+ * The account id of the request's valid bearer token, null without an Authorization header, and
+ * undefined when the header or token is bad (authenticate() then refuses the request).
+ */
+export async function verifiedAccountId(req: IncomingMessage, tokens: Tokens): Promise<number | null | undefined> {
+  const header = req.headers.authorization;
+  if (header === undefined) return null;
+  const match = BEARER.exec(header);
+  return match ? tokens.verify(match[1]!).catch(() => undefined) : undefined;
 }
 
 function rejected(message: string, error: 'invalid_request' | 'invalid_token') {

@@ -22,6 +22,11 @@ export interface ServerConfig {
    * with `x-cache-trace: 1`. Optional so that configs written before it stay valid (off).
    */
   readonly cacheTrace?: boolean;
+  /**
+   * The whole-response cache (RESPONSE_CACHE, default on with the cache): repeated cacheable
+   * queries are answered without running, while everything they were built from is current.
+   */
+  readonly responseCache?: boolean;
   /** How often the shared epoch is re-read in case a pub/sub announcement was missed (ms). */
   readonly epochRefreshMs?: number;
   /** Schema introspection (GraphiQL and codegen need it; some deployments turn it off). */
@@ -51,6 +56,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     seedDemo: flag('SEED_DEMO', env.SEED_DEMO, true),
     logLevel: env.LOG_LEVEL || 'info',
     cacheTrace: flag('CACHE_TRACE', env.CACHE_TRACE, false),
+    responseCache: flag('RESPONSE_CACHE', env.RESPONSE_CACHE, true),
     epochRefreshMs: positive('EPOCH_REFRESH_MS', env.EPOCH_REFRESH_MS, 5000),
     introspection: flag('INTROSPECTION', env.INTROSPECTION, true),
     limits: {

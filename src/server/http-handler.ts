@@ -11,6 +11,13 @@ export interface HttpHandlerOptions<C extends BaseContext> {
   readonly metrics?: () => Promise<{ readonly contentType: string; readonly body: string }>;
   /** Larger request bodies are refused with 413 before being parsed. */
   readonly maxBodyBytes?: number;
+  /** The whole-response cache, consulted before Apollo and told what Apollo answered. */
+  readonly responseCache?: {
+    /** Sends a stored answer if there is a current one: true when it did (Apollo is not called). */
+    answer(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<boolean>;
+    /** Apollo's serialized answer, to be stored if the operation turned out cacheable. */
+    complete(body: string): Promise<void>;
+  };
 }
 
 class HttpError extends Error {
@@ -55,6 +62,7 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
       const body = req.method === 'POST' ? await readJsonBody(req, maxBodyBytes) : undefined;
+      if (await options.responseCache?.answer(req, res, body)) return;
       const response = await options.apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: new URL(req.url ?? '/', 'http://x').search, body },
         context: () => options.context({ req }),
@@ -62,6 +70,8 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;
       if (response.body.kind === 'complete') {
+        // Stored before the answer leaves: the client's next request can already hit it.
+        await options.responseCache?.complete(response.body.string);
         res.end(response.body.string);
         return;
       }

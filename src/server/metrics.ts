@@ -45,6 +45,8 @@ export function createMetrics(options: MetricsOptions = {}) {
     invalidations: counter('cache_invalidations_total', 'Invalidations applied (one pipeline each)'),
     lost: counter('cache_invalidations_lost_total', 'Invalidations that may not have reached Redis (repaired by an epoch bump)'),
     epochBumps: counter('cache_epoch_bumps_total', 'Epoch bumps made by this process, by reason', ['reason']),
+    responses: counter('response_cache_lookups_total', 'Whole-response cache lookups, by result (hit, absent, invalidated, unavailable)', ['result']),
+    responseSaves: counter('response_cache_saves_total', 'Whole responses stored after a miss'),
     redis: histogram('redis_roundtrip_seconds', 'Redis round trips, by store operation', ['operation'], fast),
     redisFailures: counter('redis_failures_total', 'Failed Redis round trips (served from the database instead), by store operation', ['operation']),
     sqlStatements: counter('sql_statements_total', 'SQL statements sent, by first keyword (transaction control included)', ['statement']),
@@ -81,6 +83,8 @@ export function createMetrics(options: MetricsOptions = {}) {
       for (const family of families) m.generationBumps.inc({ family: family.split('.')[0]! });
     },
     lostInvalidation: () => m.lost.inc(),
+    responseLookup: (result: string) => m.responses.inc({ result }),
+    responseSaved: () => m.responseSaves.inc(),
     epochBump: (reason: 'repair' | 'change_feed_connect') => m.epochBumps.inc({ reason }),
     redisRoundTrip: (operation: string, durationMs: number) => m.redis.observe({ operation }, durationMs / 1000),
     redisFailure: (operation: string) => m.redisFailures.inc({ operation }),

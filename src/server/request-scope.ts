@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { RequestTrace } from './request-trace.ts';
+import type { ResponseCachePlan } from './response-cache.ts';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 export const CACHE_TRACE_HEADER = 'x-cache-trace';
@@ -17,6 +18,8 @@ export interface RequestState {
   readonly startedAt: number;
   /** Set once Apollo has resolved the operation (for the request's log line). */
   operationName?: string;
+  /** The whole-response cache's plan, when the request may be answered from or saved to it. */
+  responseCache?: ResponseCachePlan;
 }
 
 /**

@@ -3,12 +3,13 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { CacheStore } from '../../cache/cache-store.ts';
 import { createKeyReader } from '../../cache/key-reader.ts';
 import type { Keyspace } from '../../cache/keyspace.ts';
+import type { DependencyRecorder } from '../../cache/dependencies.ts';
 import { createReadThroughLoader, type FillProtection, type LoaderObserver } from '../../cache/read-through-loader.ts';
 import { CachedType } from '../../catalog/families.ts';
 import type { Page, PageSpec } from '../../catalog/page.ts';
 import {
-  authorFromSql, bookFromSql, reviewFromSql,
-  type AuthorRow, type BookRow, type BookStats, type ReviewRow, type SqlRow,
+  accountFromSql, authorFromSql, bookFromSql, reviewFromSql,
+  type AccountRow, type AuthorRow, type BookRow, type BookStats, type ReviewRow, type SqlRow,
 } from '../../catalog/rows.ts';
 import { loadBookStats } from '../../orm/queries/load-book-stats.ts';
 import { loadPages } from '../../orm/queries/load-pages.ts';
@@ -23,6 +24,8 @@ export interface LoaderDependencies {
   readonly ttlOf: TtlOf;
   readonly observer?: LoaderObserver;
   readonly protection?: FillProtection;
+  /** Learns what the request read, for its whole-response cache entry. */
+  readonly recorder?: DependencyRecorder;
   /** Test seam, see ReadThroughOptions.beforeFill. */
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
 }
@@ -34,6 +37,8 @@ export interface Loaders {
   readonly book: ById<BookRow>;
   readonly review: ById<ReviewRow>;
   readonly bookStats: ById<BookStats>;
+  /** The viewer's own account (PRIVATE: keyed by the account, asked only for the signed-in one). */
+  readonly account: ById<AccountRow>;
   /** Pages of every list; pages of one depth of a query share one lookup and one query per table. */
   readonly pages: DataLoader<PageSpec, Page | null, string>;
 }
@@ -41,9 +46,9 @@ export interface Loaders {
 const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection', favorite: 'BookConnection' } as const;
 
 /** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
-export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, beforeFill }: LoaderDependencies): Loaders {
+export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill }: LoaderDependencies): Loaders {
   const reader = createKeyReader(store);
-  const common = { reader, store, observer, protection, beforeFill, clockKey: keyspace.clock };
+  const common = { reader, store, observer, protection, recorder, beforeFill, clockKey: keyspace.clock };
   const entityLocation = (type: string, id: number) => ({
     cacheKey: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
   });
@@ -75,6 +80,14 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer, protection
     ttlSeconds: ttlOf('Book'),
   });
 
+  const account = createReadThroughLoader<number, AccountRow>({
+    ...common,
+    name: CachedType.Account,
+    locate: (id) => entityLocation(CachedType.Account, id),
+    fetch: (ids) => loadRowsById(em, 'account', ids, accountFromSql, 'id, email'),
+    ttlSeconds: ttlOf('Account'),
+  });
+
   const pages = createReadThroughLoader<PageSpec, Page>({
     ...common,
     name: 'Page',
@@ -98,5 +111,5 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer, protection
     },
   });
 
-  return { author, book, review, bookStats, pages };
+  return { author, book, review, bookStats, account, pages };
 }

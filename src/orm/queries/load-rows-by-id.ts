@@ -8,14 +8,16 @@ import type { ListTable } from '../../catalog/page.ts';
  */
 export async function loadRowsById<T>(
   em: SqlEntityManager,
-  table: ListTable,
+  table: ListTable | 'account',
   ids: readonly number[],
   fromSql: (row: SqlRow) => T & { id: number },
+  /** The columns to read: a table may hold what must never reach the cache (a password hash). */
+  columns = '*',
 ): Promise<(T | null)[]> {
   if (ids.length === 0) return [];
   const unique = [...new Set(ids)];
   const rows = await em.execute<SqlRow[]>(
-    `SELECT * FROM ${table} WHERE id IN (${unique.map(() => '?').join(', ')})`,
+    `SELECT ${columns} FROM ${table} WHERE id IN (${unique.map(() => '?').join(', ')})`,
     unique,
   );
   const byId = new Map(rows.map((r) => {

@@ -1,0 +1,64 @@
+/**
+ * What one request's answer was built from, in the terms the invalidation already speaks:
+ *   - the invalidation clock read before anything was read (the smallest clock of its batches),
+ *   - the tombstone of every entity it read (an entity invalidated later gets a tombstone newer
+ *     than that clock),
+ *   - the generation of every list family it read pages of (bumped by any change to the list).
+ * A stored answer is current exactly while no tombstone is newer than its clock and every
+ * generation is unchanged — checkable in one round trip, with no per-response bookkeeping on the
+ * write path (DESIGN.md: invalidation stays O(1) per write, whatever is cached).
+ */
+export interface Dependencies {
+  readonly clock: number;
+  readonly tombstones: readonly string[];
+  /** Generation keys and the values the answer was built under, in pairs: [key, value, key, value…]. */
+  readonly generations: readonly string[];
+}
+
+export interface DependencyRecorder {
+  /** A batch read the invalidation clock (the first, smallest, reading is the one that counts). */
+  clock(value: number, readAt: number): void;
+  entity(tombstoneKey: string): void;
+  generation(key: string, value: string | null): void;
+  /**
+   * Something was read that no cache key versions (e.g. a row read straight from the database):
+   * the answer cannot be checked later, so it must not be stored.
+   */
+  untracked(reason: string): void;
+  /** The dependencies if the answer may be stored, else why not. */
+  result(): { dependencies: Dependencies; firstReadAt: number } | { refused: string };
+}
+
+export function createDependencyRecorder(): DependencyRecorder {
+  let clock: number | null = null;
+  let firstReadAt = Number.POSITIVE_INFINITY;
+  const tombstones = new Set<string>();
+  const generations = new Map<string, string>();
+  let refused: string | null = null;
+
+  return {
+    clock(value, readAt) {
+      clock = clock === null ? value : Math.min(clock, value);
+      firstReadAt = Math.min(firstReadAt, readAt);
+    },
+    entity(tombstoneKey) {
+      tombstones.add(tombstoneKey);
+    },
+    generation(key, value) {
+      if (value === null) refused ??= `generation ${key} unknown (store unreachable)`;
+      else if ((generations.get(key) ?? value) !== value) refused ??= `generation ${key} moved while the request read it`;
+      else generations.set(key, value);
+    },
+    untracked(reason) {
+      refused ??= reason;
+    },
+    result() {
+      if (refused !== null) return { refused };
+      if (clock === null) return { refused: 'nothing was read through the cache' };
+      return {
+        dependencies: { clock, tombstones: [...tombstones], generations: [...generations].flat() },
+        firstReadAt,
+      };
+    },
+  };
+}

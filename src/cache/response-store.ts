@@ -1,0 +1,137 @@
+import type { Redis } from 'ioredis';
+import type CircuitBreaker from 'opossum';
+import type { Dependencies } from './dependencies.ts';
+import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
+import { TOMBSTONE_TTL_MS } from './invalidator.ts';
+import type { StoreObserver } from './store-observer.ts';
+
+/**
+ * A stored response lives at most this long, whatever its cache policy says: the tombstones that
+ * can prove it stale live TOMBSTONE_TTL_MS, and it may have been stored up to MAX_FILL_AGE_MS
+ * after its first read. (Generations never expire, so pages need no such bound.)
+ */
+export const RESPONSE_MAX_TTL_SECONDS = Math.floor((TOMBSTONE_TTL_MS - MAX_FILL_AGE_MS) / 1000);
+
+export interface StoredResponse {
+  /** The serialized GraphQL response, exactly as sent the first time. */
+  readonly body: string;
+  readonly maxAge: number;
+  readonly scope: 'PUBLIC' | 'PRIVATE';
+  /** Epoch milliseconds when it was stored (for the HTTP `Age` header). */
+  readonly storedAt: number;
+}
+
+export type ResponseLookup =
+  | { readonly kind: 'hit'; readonly key: string; readonly response: StoredResponse }
+  /** absent: nothing stored; invalidated: something it was built from has changed (it is deleted). */
+  | { readonly kind: 'absent' | 'invalidated' | 'unavailable' };
+
+export interface ResponseStore {
+  /** One round trip: the first of `keys` holding a response whose dependencies are all current. Never rejects. */
+  lookup(keys: readonly string[]): Promise<ResponseLookup>;
+  /** One round trip. Never rejects (a lost save costs one later miss). */
+  save(key: string, response: StoredResponse, dependencies: Dependencies, ttlSeconds: number): Promise<boolean>;
+}
+
+/**
+ * Checks stored responses in order and answers the first still current, with its dependency
+ * check done inside Redis, so a hit costs one round trip whatever the response was built from.
+ * The value is `<header JSON>\n<body>`; the header holds the clock `c`, tombstone keys `t` and
+ * generation pairs `g`. Current means: no tombstone newer than `c`, every generation unchanged.
+ * A response found stale is deleted, so it is not checked again.
+ * (The dependency keys are not declared in KEYS: fine on a single Redis; a cluster would need
+ * the check split per slot.) Returns {1, raw, index of the key} for a hit, {2} when stale entries were found, {0}.
+ */
+const LOOKUP_SCRIPT = `
+local stale = false
+local function current(h)
+  local t = h.t
+  for i = 1, #t, 256 do
+    local values = redis.call('MGET', unpack(t, i, math.min(i + 255, #t)))
+    for _, v in ipairs(values) do
+      if v and tonumber(v) > h.c then return false end
+    end
+  end
+  local g = h.g
+  for i = 1, #g, 2 do
+    if redis.call('GET', g[i]) ~= g[i + 1] then return false end
+  end
+  return true
+end
+for index, key in ipairs(KEYS) do
+  local raw = redis.call('GET', key)
+  if raw then
+    local nl = string.find(raw, '\\n', 1, true)
+    local ok, h = false, nil
+    if nl then ok, h = pcall(cjson.decode, string.sub(raw, 1, nl - 1)) end
+    if ok and type(h) == 'table' and current(h) then return {1, raw, index} end
+    redis.call('DEL', key)
+    stale = true
+  end
+end
+if stale then return {2} end
+return {0}`;
+
+type ScriptRedis = Redis & { responseLookup(...keysAndCount: (string | number)[]): Promise<[number, string?, number?]> };
+
+export function createRedisResponseStore(
+  redis: Redis,
+  options: { observer?: StoreObserver; breaker?: CircuitBreaker<[() => Promise<unknown>], unknown>; usable?: () => boolean } = {},
+): ResponseStore {
+  redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
+  const scripted = redis as ScriptRedis;
+  const { observer = {}, breaker, usable = () => true } = options;
+
+  async function timed<T>(operation: 'responseLookup' | 'responseSave', run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return (breaker ? await breaker.fire(run) : await run()) as T;
+    } catch (error) {
+      observer.failure?.(operation, error);
+      throw error;
+    } finally {
+      observer.roundTrip?.(operation, 1, performance.now() - started);
+    }
+  }
+
+  return {
+    async lookup(keys) {
+      if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
+      try {
+        const [status, raw, index] = await timed('responseLookup', () => scripted.responseLookup(keys.length, ...keys));
+        if (status === 1 && typeof raw === 'string') {
+          const response = decode(raw);
+          if (response) return { kind: 'hit', key: keys[(index ?? 1) - 1]!, response };
+        }
+        return { kind: status === 2 ? 'invalidated' : 'absent' };
+      } catch {
+        return { kind: 'unavailable' };
+      }
+    },
+
+    async save(key, response, dependencies, ttlSeconds) {
+      const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
+      if (ttl <= 0 || !usable()) return false;
+      const header = JSON.stringify({
+        c: dependencies.clock, t: dependencies.tombstones, g: dependencies.generations,
+        a: response.maxAge, s: response.scope, at: response.storedAt,
+      });
+      try {
+        await timed('responseSave', () => redis.set(key, `${header}\n${response.body}`, 'EX', ttl));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function decode(raw: string): StoredResponse | null {
+  const nl = raw.indexOf('\n');
+  try {
+    const header = JSON.parse(raw.slice(0, nl)) as { a: number; s: 'PUBLIC' | 'PRIVATE'; at: number };
+    return { body: raw.slice(nl + 1), maxAge: header.a, scope: header.s, storedAt: header.at };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { createDependencyRecorder, type Dependencies, type DependencyRecorder } from '../cache/dependencies.ts';
+import type { Keyspace } from '../cache/keyspace.ts';
+import { MAX_FILL_AGE_MS } from '../cache/read-through-loader.ts';
+import type { ResponseLookup, ResponseStore } from '../cache/response-store.ts';
+import { readOperationRequest } from './operation-request.ts';
+import type { RequestScope } from './request-scope.ts';
+
+export const RESPONSE_CACHE_HEADER = 'x-response-cache';
+
+/** One request's use of the whole-response cache, from lookup to (maybe) save. */
+export interface ResponseCachePlan {
+  /** Where a PUBLIC answer lives, and (signed in) where this viewer's PRIVATE answer lives. */
+  readonly publicKey: string;
+  readonly privateKey: string | null;
+  /** The epoch the keys were computed in: an answer built across a bump is not stored. */
+  readonly epoch: number;
+  /** Told by the loaders what the answer is built from. */
+  readonly recorder: DependencyRecorder;
+  /** Set by the Apollo plugin when the answer may be stored: under which key, for how long. */
+  save?: { key: string; maxAge: number; scope: 'PUBLIC' | 'PRIVATE'; dependencies: Dependencies; firstReadAt: number };
+}
+
+export interface ResponseCacheObserver {
+  lookup?(result: ResponseLookup['kind']): void;
+  saved?(): void;
+}
+
+export interface ResponseCache {
+  /**
+   * The plan for a GraphQL request, or null when it cannot be answered from the cache (not a GET
+   * or JSON POST of one operation, a traced request, Apollo would refuse it). `viewer` is the
+   * verified account id, null for anonymous requests.
+   */
+  plan(req: IncomingMessage, body: unknown, viewer: number | null): ResponseCachePlan | null;
+  /** Looks the plan's keys up (one round trip) and, on a hit, sends the stored answer: true if sent. */
+  serve(plan: ResponseCachePlan, req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Stores the answer Apollo sent, if the plugin found it cacheable. */
+  finish(plan: ResponseCachePlan, body: string): Promise<void>;
+  /** Decides, once the operation has run, whether its answer may be stored (see ResponseCachePlan.save). */
+  plugin(): ApolloServerPlugin;
+}
+
+/**
+ * The whole-response cache: answers a repeated query without running it, and never with data that
+ * has changed. Each stored answer records what it was built from (the loaders' clock reading,
+ * entity tombstones, list generations — see cache/dependencies.ts) and is served only while all of
+ * that is current, checked inside Redis in the lookup's one round trip. Writers do nothing extra:
+ * the evictions they already make are what makes an answer stale, so one write invalidates exactly
+ * the answers that used what it changed — no TTL-only staleness, no flush per type, no SCAN.
+ *
+ * Keys: the operation (SHA-256 of its text, which is also its APQ hash), its name and variables; a
+ * PRIVATE answer also names the viewer. Apollo's cache-control plugin decides cacheability with its
+ * own rules (maxAge 0, errors, mutations: never stored).
+ */
+export function createResponseCache(options: {
+  readonly store: ResponseStore;
+  readonly keyspace: Keyspace;
+  readonly epoch: () => number;
+  readonly scope: RequestScope;
+  readonly observer?: ResponseCacheObserver;
+}): ResponseCache {
+  const { store, keyspace, epoch, scope, observer = {} } = options;
+
+  return {
+    plan(req, body, viewer) {
+      if (scope.getStore()?.trace) return null; // a traced request must show its real cache work
+      const operation = readOperationRequest(req, body);
+      if (!operation) return null;
+      const hash = createHash('sha256')
+        .update(`${operation.queryHash}\n${operation.operationName ?? ''}\n${operation.variables}`)
+        .digest('base64url');
+      return {
+        publicKey: keyspace.response(hash),
+        privateKey: viewer === null ? null : keyspace.response(hash, `a${viewer}`),
+        epoch: epoch(),
+        recorder: createDependencyRecorder(),
+      };
+    },
+
+    async serve(plan, req, res) {
+      const contentType = acceptedContentType(req.headers.accept);
+      if (!contentType) return false; // Apollo answers 406 itself
+      // A signed-in viewer's own answer first: a query whose answer was PUBLIC is stored only once.
+      const found = await store.lookup(plan.privateKey ? [plan.privateKey, plan.publicKey] : [plan.publicKey]);
+      observer.lookup?.(found.kind);
+      if (found.kind !== 'hit') return false;
+      const { body, maxAge, scope: policyScope, storedAt } = found.response;
+      res.statusCode = 200;
+      res.setHeader('content-type', contentType);
+      res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
+      res.setHeader('age', String(Math.max(0, Math.floor((Date.now() - storedAt) / 1000))));
+      res.setHeader(RESPONSE_CACHE_HEADER, 'HIT');
+      res.end(body);
+      return true;
+    },
+
+    async finish(plan, body) {
+      const { save } = plan;
+      if (!save) return;
+      // Built across an epoch bump, or from reads so old their tombstones may be gone: drop it.
+      if (epoch() !== plan.epoch || performance.now() - save.firstReadAt > MAX_FILL_AGE_MS) return;
+      const stored = await store.save(save.key, { body, maxAge: save.maxAge, scope: save.scope, storedAt: Date.now() }, save.dependencies, save.maxAge);
+      if (stored) observer.saved?.();
+    },
+
+    plugin() {
+      return {
+        async requestDidStart() {
+          return {
+            async willSendResponse({ operation, response, overallCachePolicy }) {
+              const plan = scope.getStore()?.responseCache;
+              if (!plan || operation?.operation !== 'query' || response.body.kind !== 'single') return;
+              if ((response.body.singleResult.errors?.length ?? 0) > 0) return;
+              const policy = overallCachePolicy.policyIfCacheable();
+              if (!policy) return;
+              // PRIVATE without a viewer has no owner to be stored for (Apollo's plugin agrees).
+              const key = policy.scope === 'PRIVATE' ? plan.privateKey : plan.publicKey;
+              if (!key) return;
+              const recorded = plan.recorder.result();
+              if ('refused' in recorded) return;
+              plan.save = { key, maxAge: policy.maxAge, scope: policy.scope, ...recorded };
+            },
+          };
+        },
+      };
+    },
+  };
+}
+
+/** The content type Apollo would choose for this Accept header, or null when it would refuse (406). */
+function acceptedContentType(accept: string | undefined): string | null {
+  if (!accept) return 'application/json; charset=utf-8';
+  // Clients that name the GraphQL-over-HTTP type prefer it (Apollo's negotiation picks it too).
+  if (/application\/graphql-response\+json/i.test(accept)) return 'application/graphql-response+json; charset=utf-8';
+  if (/application\/json|\*\/\*|application\/\*/i.test(accept)) return 'application/json; charset=utf-8';
+  return null;
+}
