@@ -1,0 +1,272 @@
+import { createHash } from 'node:crypto';
+import { testDrivers } from '../support/database.ts';
+import { insertFixture } from '../support/fixtures.ts';
+import { gid } from '../support/ids.ts';
+import { startTestServer, type TestServer } from '../support/test-server.ts';
+
+const SECRET = 'response-cache-test-secret-of-32-bytes!!';
+
+interface Answer {
+  status: number;
+  cache: string | null;
+  headers: Headers;
+  text: string;
+  body: any;
+}
+
+/** One HTTP request as a client sends it: POST (JSON) or GET (search params, with the preflight header Apollo wants). */
+async function send(server: TestServer, query: string | undefined, options: {
+  variables?: Record<string, unknown>; token?: string; method?: 'GET' | 'POST'; extensions?: unknown; headers?: Record<string, string>;
+} = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...options.headers };
+  let res: Response;
+  if (options.method === 'GET') {
+    const search = new URLSearchParams();
+    if (query !== undefined) search.set('query', query);
+    if (options.variables) search.set('variables', JSON.stringify(options.variables));
+    if (options.extensions) search.set('extensions', JSON.stringify(options.extensions));
+    res = await fetch(`${server.url}/graphql?${search}`, { headers: { 'apollo-require-preflight': '1', ...headers } });
+  } else {
+    res = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ query, variables: options.variables, extensions: options.extensions }),
+    });
+  }
+  const text = await res.text();
+  return { status: res.status, cache: res.headers.get('x-response-cache'), headers: res.headers, text, body: JSON.parse(text) };
+}
+
+const BOOK = 'query($id: ID!) { book(id: $id) { id title author { name } reviews(first: 2) { totalCount edges { node { rating } } } } }';
+const BOOKS_BY_PRICE = '{ books(first: 3, orderBy: { field: PRICE, direction: ASC }) { edges { node { id title priceCents } } } }';
+const AUTHORS = '{ authors(first: 2) { edges { node { name } } } }';
+const RENAME = 'mutation($id: ID!, $title: String!) { updateBook(id: $id, input: { title: $title }) { id title } }';
+const SIGN_UP = 'mutation($email: String!) { signUp(email: $email, password: "correct horse") { token } }';
+const FAVORITES = '{ viewer { email favorites(first: 5) { totalCount edges { node { id title } } } } }';
+
+describe.each(testDrivers())('whole-response cache on %s', (driver) => {
+  let server: TestServer;
+  let loaderLookups = 0;
+
+  beforeEach(async () => {
+    loaderLookups = 0;
+    server = await startTestServer(driver, `respcache-${driver}`, { responseCache: true, authSecret: SECRET }, {
+      loaders: { lookup: () => void loaderLookups++ },
+    });
+    // Authors 1..2, books 1..5 (author 1) and 6..10 (author 2), 2 reviews each.
+    await insertFixture(server.app.orm, { authors: 2, booksPerAuthor: 5, reviewsPerBook: 2 });
+  });
+  afterEach(() => server.close());
+
+  const responseKeys = () => server.keys('*:r:*');
+
+  it('answers a repeated query from one Redis round trip, running no resolver and no SQL, byte for byte', async () => {
+    const first = await send(server, BOOK, { variables: { id: gid('Book', 1) } });
+    expect(first.cache).toBe('MISS');
+    expect(first.body.data.book.title).toBe('Book 1.1');
+    expect(await responseKeys()).toHaveLength(1);
+
+    server.counters.reset();
+    loaderLookups = 0;
+    const second = await send(server, BOOK, { variables: { id: gid('Book', 1) } });
+    expect(second.cache).toBe('HIT');
+    expect(second.text).toBe(first.text);
+    expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
+    expect(second.headers.get('cache-control')).toBe(first.headers.get('cache-control'));
+    expect(second.headers.get('cache-control')).toBe('max-age=60, public');
+    expect(Number(second.headers.get('age'))).toBeGreaterThanOrEqual(0);
+    expect(server.counters.statements()).toEqual([]);
+    expect(loaderLookups).toBe(0);
+    expect(server.counters.roundTrips).toEqual([{ operation: 'responseLookup', commands: 1 }]);
+  });
+
+  it('keys answers by variables and operation: another id is another entry', async () => {
+    await send(server, BOOK, { variables: { id: gid('Book', 1) } });
+    const other = await send(server, BOOK, { variables: { id: gid('Book', 2) } });
+    expect(other.cache).toBe('MISS');
+    expect(other.body.data.book.title).toBe('Book 1.2');
+    expect(await responseKeys()).toHaveLength(2);
+    expect((await send(server, BOOK, { variables: { id: gid('Book', 2) } })).body.data.book.title).toBe('Book 1.2');
+  });
+
+  it('a title change invalidates exactly the answers built from that book; the others stay hits', async () => {
+    // Book 7 is the cheapest (fixture prices): it is on the first PRICE page; book 8 is not.
+    const byPrice = await send(server, BOOKS_BY_PRICE);
+    expect(byPrice.body.data.books.edges.map((e: any) => e.node.id)).toEqual([gid('Book', 7), gid('Book', 2), gid('Book', 9)]);
+    const book7 = await send(server, BOOK, { variables: { id: gid('Book', 7) } });
+    const book8 = await send(server, BOOK, { variables: { id: gid('Book', 8) } });
+    const authors = await send(server, AUTHORS);
+    expect(await responseKeys()).toHaveLength(4);
+
+    server.counters.reset();
+    const write = await send(server, RENAME, { variables: { id: gid('Book', 7), title: 'Renamed' } });
+    expect(write.cache).toBe('BYPASS');
+    expect(write.body.data.updateBook.title).toBe('Renamed');
+    await server.settled();
+    // The write path did nothing for the response cache: no response key was read, deleted or scanned.
+    expect(server.counters.roundTrips.map((r) => r.operation)).not.toContain('responseLookup');
+    expect(await responseKeys()).toHaveLength(4);
+
+    const again = {
+      byPrice: await send(server, BOOKS_BY_PRICE),
+      book7: await send(server, BOOK, { variables: { id: gid('Book', 7) } }),
+      book8: await send(server, BOOK, { variables: { id: gid('Book', 8) } }),
+      authors: await send(server, AUTHORS),
+    };
+    expect(again.byPrice.cache).toBe('MISS');
+    expect(again.byPrice.body.data.books.edges[0].node.title).toBe('Renamed');
+    expect(again.book7.cache).toBe('MISS');
+    expect(again.book7.body.data.book.title).toBe('Renamed');
+    expect(again.book7.body.data.book.reviews).toEqual(book7.body.data.book.reviews);
+    expect(again.book8.cache).toBe('HIT');
+    expect(again.book8.text).toBe(book8.text);
+    expect(again.authors.cache).toBe('HIT');
+    expect(again.authors.text).toBe(authors.text);
+    // The rebuilt answers are stored again.
+    expect((await send(server, BOOKS_BY_PRICE)).cache).toBe('HIT');
+    expect((await send(server, BOOK, { variables: { id: gid('Book', 7) } })).cache).toBe('HIT');
+  });
+
+  it('a new review invalidates the answers that show that book\'s reviews, not the book list', async () => {
+    await send(server, BOOK, { variables: { id: gid('Book', 4) } });
+    await send(server, BOOKS_BY_PRICE);
+    const add = await send(server, 'mutation($id: ID!) { addReview(input: { bookId: $id, rating: 5, body: "new" }) { id } }', { variables: { id: gid('Book', 4) } });
+    expect(add.body.errors).toBeUndefined();
+    await server.settled();
+    const book = await send(server, BOOK, { variables: { id: gid('Book', 4) } });
+    expect(book.cache).toBe('MISS');
+    expect(book.body.data.book.reviews.totalCount).toBe(3);
+    expect((await send(server, BOOKS_BY_PRICE)).cache).toBe('HIT');
+  });
+
+  it('writes that skip the resolvers (a native ORM update, caught by the change feed) invalidate too', async () => {
+    await send(server, BOOK, { variables: { id: gid('Book', 5) } });
+    await server.app.orm.em.fork().execute("UPDATE book SET title = 'Changed by SQL' WHERE id = 5");
+    await server.settled();
+    const after = await send(server, BOOK, { variables: { id: gid('Book', 5) } });
+    expect(after.cache).toBe('MISS');
+    expect(after.body.data.book.title).toBe('Changed by SQL');
+  });
+
+  it('an answer built while a write committed is never served: it is rebuilt', async () => {
+    // The reader reads the old title, then waits at its fill while a writer commits and evicts.
+    let release!: () => void;
+    let arrived!: () => void;
+    const atFill = new Promise<void>((r) => { arrived = r; });
+    const gate = new Promise<void>((r) => { release = r; });
+    await server.close();
+    server = await startTestServer(driver, `respcache-race-${driver}`, { responseCache: true, authSecret: SECRET }, {
+      beforeFill: async (name) => {
+        if (name !== 'Book') return;
+        arrived();
+        await gate;
+      },
+    });
+    await insertFixture(server.app.orm, { authors: 1, booksPerAuthor: 2, reviewsPerBook: 0 });
+    const query = 'query($id: ID!) { book(id: $id) { title } }';
+    const reading = send(server, query, { variables: { id: gid('Book', 1) } });
+    await atFill;
+    await server.app.orm.em.fork().execute("UPDATE book SET title = 'Newer' WHERE id = 1");
+    await server.settled();
+    release();
+    const stale = await reading;
+    expect(stale.body.data.book.title).toBe('Book 1.1'); // it read before the write: fine to answer once
+    // It was stored (built from a read before the write), but it is not current: never served.
+    const next = await send(server, query, { variables: { id: gid('Book', 1) } });
+    expect(next.cache).toBe('MISS');
+    expect(next.body.data.book.title).toBe('Newer');
+    expect((await send(server, query, { variables: { id: gid('Book', 1) } })).body.data.book.title).toBe('Newer');
+  });
+
+  it('stores nothing for errors, mutations and uncacheable answers', async () => {
+    const badCursor = await send(server, '{ books(first: 2, after: "nope") { edges { node { id } } } }');
+    expect(badCursor.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    const tooMany = await send(server, '{ books(first: 101) { edges { node { id } } } }');
+    expect(tooMany.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    const malformed = await send(server, '{ book(id: ');
+    expect(malformed.body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+    // A root field without a hint has maxAge 0 (Apollo's default): not cacheable.
+    const typename = await send(server, '{ __typename }');
+    expect(typename.headers.get('cache-control')).toBe('no-store');
+    await send(server, RENAME, { variables: { id: gid('Book', 1), title: 'x' } });
+    expect(await responseKeys()).toEqual([]);
+    expect((await send(server, '{ __typename }')).cache).toBe('MISS');
+  });
+
+  it('PRIVATE answers are stored per viewer: never served to another viewer or to anonymous requests', async () => {
+    const alice = (await send(server, SIGN_UP, { variables: { email: 'alice@example.com' } })).body.data.signUp.token as string;
+    const bob = (await send(server, SIGN_UP, { variables: { email: 'bob@example.com' } })).body.data.signUp.token as string;
+    await send(server, 'mutation($id: ID!) { addFavorite(bookId: $id) { id } }', { variables: { id: gid('Book', 2) }, token: alice });
+
+    const a1 = await send(server, FAVORITES, { token: alice });
+    expect(a1.cache).toBe('MISS');
+    expect(a1.headers.get('cache-control')).toBe('max-age=60, private');
+    const a2 = await send(server, FAVORITES, { token: alice });
+    expect(a2.cache).toBe('HIT');
+    expect(a2.text).toBe(a1.text);
+    expect(a2.headers.get('cache-control')).toBe('max-age=60, private');
+
+    const b1 = await send(server, FAVORITES, { token: bob });
+    expect(b1.cache).toBe('MISS');
+    expect(b1.body.data.viewer).toEqual({ email: 'bob@example.com', favorites: { totalCount: 0, edges: [] } });
+    const anonymous = await send(server, FAVORITES);
+    expect(anonymous.body.data.viewer).toBeNull();
+    expect((await send(server, FAVORITES)).body.data.viewer).toBeNull();
+    // One entry per viewer; none for the anonymous (PRIVATE without an owner).
+    const keys = await responseKeys();
+    expect(keys).toHaveLength(2);
+    expect(keys.every((k) => /:a\d+$/.test(k))).toBe(true);
+
+    // Alice's own write invalidates her answer (her favorites family moved).
+    await send(server, 'mutation($id: ID!) { addFavorite(bookId: $id) { id } }', { variables: { id: gid('Book', 3) }, token: alice });
+    const a3 = await send(server, FAVORITES, { token: alice });
+    expect(a3.cache).toBe('MISS');
+    expect(a3.body.data.viewer.favorites.totalCount).toBe(2);
+    expect((await send(server, FAVORITES, { token: bob })).cache).toBe('HIT');
+  });
+
+  it('PUBLIC answers are shared between viewers and anonymous clients', async () => {
+    const alice = (await send(server, SIGN_UP, { variables: { email: 'carol@example.com' } })).body.data.signUp.token as string;
+    const anonymous = await send(server, AUTHORS);
+    const signedIn = await send(server, AUTHORS, { token: alice });
+    expect(signedIn.cache).toBe('HIT');
+    expect(signedIn.text).toBe(anonymous.text);
+    // A bad token is refused before any lookup, hit or not.
+    const bad = await send(server, AUTHORS, { token: 'a.b.c' });
+    expect(bad.status).toBe(401);
+    expect(bad.cache).toBe('BYPASS');
+  });
+
+  it('a traced request bypasses the cache, so its trace shows the real work', async () => {
+    await send(server, AUTHORS);
+    const traced = await send(server, AUTHORS, { headers: { 'x-cache-trace': '1' } });
+    expect(traced.cache).toBe('BYPASS');
+    // The loaders ran: the authors page came from the (loader) cache, not from a stored answer.
+    expect(traced.body.extensions.cache.hit.count).toBeGreaterThan(0);
+    expect(traced.body.extensions.cache.redis.byOperation.responseLookup).toBeUndefined();
+  });
+
+  it('automatic persisted queries: registered in Redis, then a GET with only the hash is answered and cacheable', async () => {
+    const sha256Hash = createHash('sha256').update(AUTHORS).digest('hex');
+    const persistedQuery = { version: 1, sha256Hash };
+    const unknown = await send(server, undefined, { method: 'GET', extensions: { persistedQuery } });
+    expect(unknown.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+
+    const registered = await send(server, AUTHORS, { extensions: { persistedQuery } });
+    expect(registered.body.data.authors.edges).toHaveLength(2);
+    expect(await server.keys(`pq:apq:${sha256Hash}`)).toHaveLength(1);
+
+    // The hash alone, by GET (what a CDN caches): the same answer, from the response cache.
+    const byHash = await send(server, undefined, { method: 'GET', extensions: { persistedQuery } });
+    expect(byHash.cache).toBe('HIT');
+    expect(byHash.text).toBe(registered.text);
+    expect(byHash.headers.get('cache-control')).toBe('max-age=60, public');
+  });
+
+  it('GET requests without a preflight header are refused exactly as Apollo refuses them (CSRF), never served from the cache', async () => {
+    await send(server, AUTHORS);
+    const res = await fetch(`${server.url}/graphql?query=${encodeURIComponent(AUTHORS)}`);
+    expect(res.status).toBe(400);
+    expect(res.headers.get('x-response-cache')).toBe('BYPASS');
+  });
+});
