@@ -1,7 +1,10 @@
 /**
  * The three servers the suite measures, behind one interface:
  *
- *   ours      this server, cache on  (createApp, cacheEnabled: true; Redis keys under the run's prefix)
+ *   ours      this server, cache on  (createApp, cacheEnabled: true; Redis keys under the run's prefix):
+ *             the whole-response cache in front of the read-through loaders
+ *   loadersOnly this server, cache on but no whole-response cache (RESPONSE_CACHE=false): every query
+ *             runs its resolvers, which read through the loaders' Redis cache
  *   cacheOff  this server, cache off (createApp, cacheEnabled: false: no Redis, every read from SQL)
  *   apollo    Apollo Server 5 + @apollo/server-plugin-response-cache on Redis (apollo-baseline.ts)
  *
@@ -16,11 +19,12 @@ import { createApp } from '../../src/server/app.ts';
 import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import { createApolloBaseline } from './apollo-baseline.ts';
 
-export const TARGET_KINDS = ['ours', 'cacheOff', 'apollo'] as const;
+export const TARGET_KINDS = ['ours', 'loadersOnly', 'cacheOff', 'apollo'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
   ours: '(a) ours, cache on',
+  loadersOnly: '(a′) ours, loaders only (no response cache)',
   cacheOff: '(b) ours, cache off',
   apollo: '(c) Apollo response cache',
 };
@@ -39,7 +43,7 @@ export interface TargetCounters {
   transactionControl: number;
   /** Our cache's Redis round trips (ours), or the response cache's gets + sets (apollo). */
   redisRoundTrips: number;
-  /** Apollo's response cache only: queries answered from it / executed. */
+  /** A response cache (ours or Apollo's): queries answered from it / not. */
   responseCacheHits: number;
   responseCacheMisses: number;
   /** CPU time of the target's process (user + system, µs): its own cost when it runs in its own process. */
@@ -81,10 +85,14 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
   const app = await createApp(
     {
       port: 0, host: '127.0.0.1', databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, cachePrefix: config.prefix,
-      cacheEnabled: config.kind === 'ours', cacheLeases: true, seedDemo: false, logLevel: 'warn', introspection: false,
+      cacheEnabled: config.kind !== 'cacheOff', responseCache: config.kind === 'ours', cacheLeases: true, seedDemo: false, logLevel: 'warn', introspection: false,
       limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000, development: false,
     },
-    { onQuery, store: { roundTrip: () => { counters.redisRoundTrips++; } } },
+    {
+      onQuery,
+      store: { roundTrip: () => { counters.redisRoundTrips++; } },
+      responseCache: { lookup: (result) => { if (result === 'hit') counters.responseCacheHits++; else counters.responseCacheMisses++; } },
+    },
   );
   const url = await app.listen(0);
   return { kind: config.kind, url, counters: async () => ({ ...counters, cpuMicros: cpu() }), close: () => app.close() };

@@ -32,7 +32,7 @@ import { createGraphiqlHandler } from './graphiql-page.ts';
 import { cacheHeadersPlugin } from './cache-headers-plugin.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { createPersistedQueryCache } from './persisted-query-cache.ts';
-import { createResponseCache, RESPONSE_CACHE_HEADER } from './response-cache.ts';
+import { createResponseCache, RESPONSE_CACHE_HEADER, type ResponseCacheObserver } from './response-cache.ts';
 import { createRedisResponseStore } from '../cache/response-store.ts';
 import { createMetrics } from './metrics.ts';
 import { observabilityPlugin } from './observability-plugin.ts';
@@ -54,6 +54,8 @@ export interface AppHooks {
   readonly changeFeed?: PgChangeListenerObserver;
   /** Structured log (one line per request, among others); defaults to pino at the configured level. */
   readonly log?: Logger;
+  /** The whole-response cache's lookups and saves (the benchmark counts its hit rate). */
+  readonly responseCache?: ResponseCacheObserver;
   /** The SDL to serve instead of schema/ (tests change cache hints with it). */
   readonly typeDefs?: string;
 }
@@ -113,7 +115,16 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     ? createResponseCache({
       store: createRedisResponseStore(cache.redis, { observer: observe.store, usable: cache.usable }),
       keyspace, epoch: cache.epoch.current, scope,
-      observer: { lookup: metrics.responseLookup, saved: metrics.responseSaved },
+      observer: {
+        lookup(result) {
+          metrics.responseLookup(result);
+          hooks.responseCache?.lookup?.(result);
+        },
+        saved() {
+          metrics.responseSaved();
+          hooks.responseCache?.saved?.();
+        },
+      },
     })
     : null;
   const limits = createQueryLimits(config.limits, config.development);
