@@ -155,6 +155,8 @@ export interface StressResult {
   /** The run was stopped early through `signal`. */
   readonly interrupted: boolean;
   readonly reads: number;
+  /** Reads answered whole by the response cache (untraced reads only: traced ones bypass it). */
+  readonly responseCacheHits: number;
   readonly readsByType: Record<ReadType, number>;
   readonly readsPerSecond: number;
   /** Book values checked (a list read checks 20). */
@@ -306,7 +308,8 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     // socket a second before the server would), so a request never races the server's close.
     const agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: 60_000 });
     resources.push({ name: 'close the HTTP agent', close: async () => agent.destroy() });
-    const post = (server: number, query: string, variables?: Record<string, unknown>) => postGraphQL(agent, servers[server]!.url, query, variables);
+    const post = (server: number, query: string, variables?: Record<string, unknown>, traced = true) =>
+      postGraphQL(agent, servers[server]!.url, query, variables, traced);
     const catalog = await readCatalog(admin, post, options.books);
     progress(`servers ready: ${servers.map((s) => s.url).join(', ')}`);
 
@@ -318,7 +321,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     const impossibleSamples: string[] = [];
     const errorSamples: string[] = [];
     const counts = {
-      reads: 0, observations: 0, staleReads: 0, staleValues: 0, impossible: 0, errors: 0,
+      reads: 0, responseCacheHits: 0, observations: 0, staleReads: 0, staleValues: 0, impossible: 0, errors: 0,
       readsByType: Object.fromEntries(READ_TYPES.map((t) => [t, 0])) as Record<ReadType, number>,
       writes: Object.fromEntries(WRITE_KINDS.map((k) => [k, 0])) as Record<WriteKind, number>,
       maxStaleness: Object.fromEntries(WRITE_KINDS.map((k) => [k, null])) as Record<WriteKind, number | null>,
@@ -361,7 +364,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     /** What the server's trace says about book b's entity key in this request, with the epoch of the key it used. */
     const cacheStory = (ctx: ReadContext, b: number): string | undefined => {
       const trace = ctx.answer?.extensions?.cache;
-      if (!trace) return undefined;
+      if (!trace) return ctx.answer?.responseCache === 'HIT' ? 'whole response from the response cache' : `untraced (response cache ${ctx.answer?.responseCache ?? '?'})`;
       const suffix = `:e:Book:${catalog.dbIds[b]}`;
       const story = (what: string, list?: { items?: string[] }) => (list?.items ?? [])
         .filter((k) => k.endsWith(suffix))
@@ -437,15 +440,19 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     };
 
     /** One read: posts, then checks every value of the answer. */
+    let readsSent = 0;
     const read = async (type: ReadType, server: number, query: string, variables: Record<string, unknown> | undefined, expect: (number | null)[] | null) => {
       const t0 = now();
       let response: GraphQLAnswer;
       try {
-        response = await post(server, query, variables);
+        // Every other read untraced: a traced request bypasses the whole-response cache, which
+        // must be checked as hard as the loaders.
+        response = await post(server, query, variables, readsSent++ % 2 === 0);
       } catch (e) {
         error(`${type} on server ${server}: ${(e as Error).message}`);
         return;
       }
+      if (response.responseCache === 'HIT') counts.responseCacheHits++;
       const ctx: ReadContext = { type, server, t0, t1: now(), stale: false, answer: response };
       counts.reads++;
       counts.readsByType[type]++;
@@ -760,7 +767,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
       if (t - lastReport >= everyMs) {
         lastReport = t;
         const s = (t - start) / 1000;
-        progress(`${s.toFixed(0)} s: ${counts.reads} reads (${Math.round(counts.reads / s)}/s), stale ${counts.staleReads}, ` +
+        progress(`${s.toFixed(0)} s: ${counts.reads} reads (${Math.round(counts.reads / s)}/s, ${counts.responseCacheHits} whole from the response cache), stale ${counts.staleReads}, ` +
           `impossible ${counts.impossible}, errors ${counts.errors}, writes ${kinds.map((k) => `${k} ${counts.writes[k]}`).join(', ')}`);
       }
     }
@@ -780,6 +787,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
       durationMs,
       interrupted: input.signal?.aborted ?? false,
       reads: counts.reads,
+      responseCacheHits: counts.responseCacheHits,
       readsByType: counts.readsByType,
       readsPerSecond: counts.reads / (durationMs / 1000),
       observations: counts.observations,
@@ -842,7 +850,8 @@ export function formatReport(result: StressResult): string {
       `(Zipf ${result.options.zipf}), target ${result.options.writeRate} writes/s, ${(result.durationMs / 1000).toFixed(1)} s` +
       (result.options.stallMs > 0 ? `, a ${result.options.stallMs} ms stall of one server every ${result.options.stallEveryMs} ms` : ''),
     `  reads:        ${result.reads} (${Math.round(result.readsPerSecond)}/s): ` +
-      READ_TYPES.map((t) => `${t} ${result.readsByType[t]}`).join(', ') + `; ${result.observations} values checked`,
+      READ_TYPES.map((t) => `${t} ${result.readsByType[t]}`).join(', ') + `; ${result.observations} values checked; ` +
+      `${result.responseCacheHits} answered whole by the response cache (half the reads are traced, which bypasses it)`,
     `  stale reads:  ${result.staleReads} (${result.staleValues} values; missing an overdue write of kind ${WRITE_KINDS.map((k) => `${k} ${result.staleByKind[k]}`).join(', ')})`,
     `  impossible:   ${result.impossible}`,
     `  errors:       ${result.errors}`,
@@ -909,19 +918,23 @@ async function stopServer(server: ServerProcess, index: number, notes: string[])
   if (outcome === 'killed') notes.push(`server ${index} did not exit ${STOP_GRACE_MS / 1000} s after SIGTERM: killed`);
 }
 
-interface GraphQLAnswer { status: number; data?: any; errors?: unknown[]; extensions?: { cache?: CacheTraceLike }; requestId?: string }
+interface GraphQLAnswer {
+  status: number; data?: any; errors?: unknown[]; extensions?: { cache?: CacheTraceLike }; requestId?: string;
+  /** The x-response-cache header: HIT when the whole answer came from the response cache. */
+  responseCache?: string;
+}
 
 /** The part of a server's `extensions.cache` trace (src/server/request-trace.ts) a stale sample keeps. */
 interface CacheTraceLike { hit?: { items?: string[] }; missed?: { items?: string[] }; filled?: { items?: string[] } }
 
-function postGraphQL(agent: Agent, baseUrl: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLAnswer> {
+function postGraphQL(agent: Agent, baseUrl: string, query: string, variables?: Record<string, unknown>, traced = true): Promise<GraphQLAnswer> {
   const url = new URL('/graphql', baseUrl);
   const body = JSON.stringify({ query, variables });
   return new Promise((resolve, reject) => {
     const req = request({
       host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent,
       // x-cache-trace: the server adds what it read from the cache, missed and filled (kept for stale samples).
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-cache-trace': '1' },
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...(traced ? { 'x-cache-trace': '1' } : {}) },
       timeout: REQUEST_TIMEOUT_MS,
     }, (res) => {
       const chunks: Buffer[] = [];
@@ -931,7 +944,11 @@ function postGraphQL(agent: Agent, baseUrl: string, query: string, variables?: R
         try {
           const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Omit<GraphQLAnswer, 'status'>;
           const requestId = res.headers['x-request-id'];
-          resolve({ status: res.statusCode ?? 0, data: parsed.data, errors: parsed.errors, extensions: parsed.extensions, requestId: typeof requestId === 'string' ? requestId : undefined });
+          const responseCache = res.headers['x-response-cache'];
+          resolve({
+            status: res.statusCode ?? 0, data: parsed.data, errors: parsed.errors, extensions: parsed.extensions,
+            requestId: typeof requestId === 'string' ? requestId : undefined, responseCache: typeof responseCache === 'string' ? responseCache : undefined,
+          });
         } catch (e) {
           reject(new Error(`HTTP ${res.statusCode}: unreadable body (${(e as Error).message})`));
         }
