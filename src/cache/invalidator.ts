@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { CacheStore } from './cache-store.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CacheStore, InvalidationRequest } from './cache-store.ts';
 import { Evictions } from './evictions.ts';
 import type { Keyspace } from './keyspace.ts';
 import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
@@ -11,6 +12,9 @@ import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
  * nothing built before the invalidation may exist any more.
  */
 export const TOMBSTONE_TTL_MS = 10 * 60_000;
+
+/** Pause before an invalidation that failed is sent again. */
+const RETRY_DELAY_MS = 25;
 
 export interface InvalidatorObserver {
   applied?(evictions: Evictions): void;
@@ -64,7 +68,7 @@ export function createInvalidator(
       // to a retired epoch: adopt the new one and invalidate there too (the epoch only grows).
       for (let attempt = 0; attempt < 3; attempt++) {
         const used = epoch?.current();
-        const { epoch: shared } = await store.invalidate(request());
+        const { epoch: shared } = await invalidateRetrying(request());
         if (!epoch || shared === null || used === undefined || shared <= used) break;
         epoch.adopt(shared);
       }
@@ -73,6 +77,21 @@ export function createInvalidator(
       // The write itself has committed; failing the request would not undo it. The loss is
       // reported so that the epoch is bumped before the cache is trusted again.
       observer.lost?.(evictions, error);
+    }
+  }
+
+  /**
+   * An invalidation may be sent again: tombstones only rise, deletes and INCRs repeat harmlessly
+   * (a generation moving twice costs a few extra misses). So one that failed — a command timeout
+   * under load, most often, that may or may not have run — is retried once before it is declared
+   * lost, which would retire the whole cache (an epoch bump) for what was a slow moment.
+   */
+  async function invalidateRetrying(req: InvalidationRequest) {
+    try {
+      return await store.invalidate(req);
+    } catch {
+      await sleep(RETRY_DELAY_MS);
+      return store.invalidate(req);
     }
   }
 
