@@ -362,7 +362,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     const cacheStory = (ctx: ReadContext, b: number): string | undefined => {
       const trace = ctx.answer?.extensions?.cache;
       if (!trace) return undefined;
-      const suffix = `:e:Book:${catalog.dbIds[b]}`;
+      const suffix = `:e:{Book:${catalog.dbIds[b]}}`;
       const story = (what: string, list?: { items?: string[] }) => (list?.items ?? [])
         .filter((k) => k.endsWith(suffix))
         .map((k) => `${what} in epoch ${k.slice(prefix.length + 1).split(':')[0]}`);
