@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { CacheStore } from './cache-store.ts';
 import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
 import { createKeyspace, epochChannel, epochKey, type Keyspace } from './keyspace.ts';
 import { createNullStore } from './null-store.ts';
-import { connectQuietly, createRedisClient } from './redis-client.ts';
+import { connectQuietly, createRedisClient, type RedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
 import { gateStore } from './gated-store.ts';
 import { createRedisBreaker, type BreakerOptions } from './redis-breaker.ts';
@@ -26,7 +25,7 @@ export interface CacheRuntimeOptions {
 
 /** Everything a process needs to read through and invalidate the shared cache. */
 export interface CacheRuntime {
-  readonly redis: Redis | null;
+  readonly redis: RedisClient | null;
   readonly store: CacheStore;
   readonly epoch: Epoch;
   readonly keyspace: Keyspace;
@@ -108,7 +107,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
  * after the subscription reconnects, and every `refreshMs` in any case, the epoch is re-read, which
  * bounds how long a missed announcement can matter.
  */
-async function watchEpoch(redis: Redis, channel: string, epoch: Epoch, refreshMs: number): Promise<{ stop(): void }> {
+async function watchEpoch(redis: RedisClient, channel: string, epoch: Epoch, refreshMs: number): Promise<{ stop(): void }> {
   const subscriber = redis.duplicate();
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, message: string) => epoch.adopt(Number(message)));
