@@ -51,8 +51,11 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   const raw = redis ? createRedisStore(redis, options.store, breaker) : createNullStore();
   const store = redis ? gateStore(raw, () => !repairPending && redis.status === 'ready') : raw;
   const channel = epochChannel(options.prefix);
+  // The last announcement, awaited by close(): a Cluster auto-pipelines it to the next tick, where
+  // a quit() issued meanwhile would refuse it (`cache:flush` bumps and closes at once).
+  let announced: Promise<unknown> = Promise.resolve();
   const epoch = createEpoch(store, epochKey(options.prefix), (value) => {
-    redis?.publish(channel, String(value)).catch(() => {}); // the periodic refresh is the backstop
+    announced = redis?.publish(channel, String(value)).catch(() => {}) ?? announced; // the periodic refresh is the backstop
   });
   await epoch.refresh();
   const watcher = redis ? await watchEpoch(redis, channel, epoch, options.epochRefreshMs ?? 5000) : null;
@@ -93,6 +96,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
       breaker.shutdown();
       if (!redis) return;
       watcher?.stop();
+      await announced;
       try {
         await redis.quit(); // lets pending invalidations finish
       } catch {
