@@ -115,13 +115,14 @@ async function watchEpoch(redis: RedisClient, channel: string, epoch: Epoch, ref
   const subscriber = redis.duplicate();
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, message: string) => epoch.adopt(Number(message)));
-  subscriber.on('ready', () => void epoch.refresh());
-  try {
-    await subscriber.connect();
-    await subscriber.subscribe(channel);
-  } catch {
-    // Redis is down: ioredis resubscribes on reconnect, and the 'ready' refresh catches up.
-  }
+  // Subscribing on every 'ready', not only once: a subscription that failed (Redis down at start,
+  // no offline queue) is never retried by ioredis, which resubscribes only what had succeeded.
+  const subscribe = () => subscriber.subscribe(channel).catch(() => {});
+  subscriber.on('ready', () => {
+    void subscribe();
+    void epoch.refresh();
+  });
+  if (await connectQuietly(subscriber)) await subscribe();
   const timer = setInterval(() => void epoch.refresh(), refreshMs);
   timer.unref();
   return {

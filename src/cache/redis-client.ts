@@ -86,12 +86,18 @@ function createClusterClient(url: string, overrides: RedisOptions): Cluster {
   return new Cluster(nodes, options);
 }
 
-/** Connects, but never fails the caller: the server starts and serves with Redis down. */
-export async function connectQuietly(redis: RedisClient): Promise<boolean> {
+/**
+ * Connects, but never fails the caller: the server starts and serves with Redis down. Waits at
+ * most `waitMs`: a Cluster whose first ready check fails (CLUSTER INFO slower than the command
+ * timeout, a cluster still forming) reconnects in the background and never settles the promise
+ * connect() returned. The client keeps connecting either way; callers go by its `status`.
+ */
+export async function connectQuietly(redis: RedisClient, waitMs = 2000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), waitMs); });
   try {
-    await redis.connect();
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([redis.connect().then(() => true, () => false), gaveUp]);
+  } finally {
+    clearTimeout(timer);
   }
 }
