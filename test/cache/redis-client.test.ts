@@ -20,7 +20,7 @@ describe('REDIS_URL naming a cluster', () => {
     const single = createRedisClient('redis://127.0.0.1:6379');
     expect(cluster).toBeInstanceOf(Cluster);
     expect(cluster.isCluster).toBe(true);
-    expect(cluster.options).toMatchObject({ enableAutoPipelining: true, scaleReads: 'master', enableOfflineQueue: false, lazyConnect: true });
+    expect(cluster.options).toMatchObject({ enableAutoPipelining: true, scaleReads: 'master', enableOfflineQueue: false, lazyConnect: true, enableReadyCheck: false });
     expect((cluster as Cluster).options.redisOptions).toMatchObject({ commandTimeout: 250, maxRetriesPerRequest: 0 });
     expect(single).toBeInstanceOf(Redis);
     expect([cluster.status, single.status]).toEqual(['wait', 'wait']);
