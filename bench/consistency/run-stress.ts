@@ -365,7 +365,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     const cacheStory = (ctx: ReadContext, b: number): string | undefined => {
       const trace = ctx.answer?.extensions?.cache;
       if (!trace) return ctx.answer?.responseCache === 'HIT' ? 'whole response from the response cache' : `untraced (response cache ${ctx.answer?.responseCache ?? '?'})`;
-      const suffix = `:e:Book:${catalog.dbIds[b]}`;
+      const suffix = `:e:{Book:${catalog.dbIds[b]}}`;
       const story = (what: string, list?: { items?: string[] }) => (list?.items ?? [])
         .filter((k) => k.endsWith(suffix))
         .map((k) => `${what} in epoch ${k.slice(prefix.length + 1).split(':')[0]}`);

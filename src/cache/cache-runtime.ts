@@ -1,10 +1,9 @@
-import type { Redis } from 'ioredis';
 import type { CacheStore } from './cache-store.ts';
 import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
 import { createKeyspace, epochChannel, epochKey, type Keyspace } from './keyspace.ts';
 import { createNullStore } from './null-store.ts';
-import { connectQuietly, createRedisClient } from './redis-client.ts';
+import { connectQuietly, createRedisClient, type RedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
 import { gateStore } from './gated-store.ts';
 import { createRedisBreaker, type BreakerOptions } from './redis-breaker.ts';
@@ -26,7 +25,7 @@ export interface CacheRuntimeOptions {
 
 /** Everything a process needs to read through and invalidate the shared cache. */
 export interface CacheRuntime {
-  readonly redis: Redis | null;
+  readonly redis: RedisClient | null;
   readonly store: CacheStore;
   readonly epoch: Epoch;
   readonly keyspace: Keyspace;
@@ -52,8 +51,11 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   const raw = redis ? createRedisStore(redis, options.store, breaker) : createNullStore();
   const store = redis ? gateStore(raw, () => !repairPending && redis.status === 'ready') : raw;
   const channel = epochChannel(options.prefix);
+  // The last announcement, awaited by close(): a Cluster auto-pipelines it to the next tick, where
+  // a quit() issued meanwhile would refuse it (`cache:flush` bumps and closes at once).
+  let announced: Promise<unknown> = Promise.resolve();
   const epoch = createEpoch(store, epochKey(options.prefix), (value) => {
-    redis?.publish(channel, String(value)).catch(() => {}); // the periodic refresh is the backstop
+    announced = redis?.publish(channel, String(value)).catch(() => {}) ?? announced; // the periodic refresh is the backstop
   });
   await epoch.refresh();
   const watcher = redis ? await watchEpoch(redis, channel, epoch, options.epochRefreshMs ?? 5000) : null;
@@ -94,6 +96,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
       breaker.shutdown();
       if (!redis) return;
       watcher?.stop();
+      await announced;
       try {
         await redis.quit(); // lets pending invalidations finish
       } catch {
@@ -108,17 +111,18 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
  * after the subscription reconnects, and every `refreshMs` in any case, the epoch is re-read, which
  * bounds how long a missed announcement can matter.
  */
-async function watchEpoch(redis: Redis, channel: string, epoch: Epoch, refreshMs: number): Promise<{ stop(): void }> {
+async function watchEpoch(redis: RedisClient, channel: string, epoch: Epoch, refreshMs: number): Promise<{ stop(): void }> {
   const subscriber = redis.duplicate();
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, message: string) => epoch.adopt(Number(message)));
-  subscriber.on('ready', () => void epoch.refresh());
-  try {
-    await subscriber.connect();
-    await subscriber.subscribe(channel);
-  } catch {
-    // Redis is down: ioredis resubscribes on reconnect, and the 'ready' refresh catches up.
-  }
+  // Subscribing on every 'ready', not only once: a subscription that failed (Redis down at start,
+  // no offline queue) is never retried by ioredis, which resubscribes only what had succeeded.
+  const subscribe = () => subscriber.subscribe(channel).catch(() => {});
+  subscriber.on('ready', () => {
+    void subscribe();
+    void epoch.refresh();
+  });
+  if (await connectQuietly(subscriber)) await subscribe();
   const timer = setInterval(() => void epoch.refresh(), refreshMs);
   timer.unref();
   return {

@@ -1,20 +1,30 @@
 /**
  * Every Redis key the cache uses is built here, and nowhere else.
  *
- * Layout (`p` is the configured prefix, `n` the current epoch):
- *   p:epoch                 the epoch counter itself (never inside an epoch)
- *   p:feed:alive            heartbeat of the database change listeners (never inside an epoch)
- *   p:pq:apq:<sha256>       an automatic persisted query's text (never inside an epoch: never stale)
- *   p:n:e:<Type>:<id>       one entity (or small per-entity aggregate) — deleted on change
- *   p:n:g:<family>          generation counter of a list family — INCR'd on change, never expires
- *   p:n:p:<family>:<args>   one cached page of that family; its value records the generation it
- *                           was built under, so a page from an older generation is a miss
- *   p:n:clock               the invalidation clock: INCR'd by every invalidation, read by every batch
- *   p:n:t:<Type>:<id>       an entity's tombstone: the clock of its last invalidation (short TTL);
- *                           a fill is dropped when the tombstone is newer than the filler's read
- *   p:n:l:e:… / p:n:l:p:…   fill leases of an entity or a page: one filler per miss, others wait
- *   p:n:r:<hash>[:<viewer>] one whole serialized response and what it was built from (clock,
- *                           tombstones, generations): served only while all of those are current
+ * Layout (`p` is the configured prefix, `n` the current epoch; `{…}` is a Redis Cluster hash tag):
+ *   p:epoch                   the epoch counter itself (never inside an epoch)
+ *   p:feed:alive              heartbeat of the database change listeners (never inside an epoch)
+ *   p:pq:apq:<sha256>         an automatic persisted query's text (never inside an epoch: never stale)
+ *   p:n:e:{<Type>:<id>}       one entity (or small per-entity aggregate) — deleted on change
+ *   p:n:g:<family>            generation counter of a list family — INCR'd on change, never expires
+ *   p:n:p:{<family>:<args>}   one cached page of that family; its value records the generation it
+ *                             was built under, so a page from an older generation is a miss
+ *   p:n:clock                 the invalidation clock: INCR'd by every invalidation, read by every batch
+ *   p:n:t:{<Type>:<id>}       an entity's tombstone: the clock of its last invalidation (short TTL);
+ *                             a fill is dropped when the tombstone is newer than the filler's read
+ *   p:n:l:e:{…} / p:n:l:p:{…} fill leases of an entity or a page (same tag as what they guard):
+ *                             one filler per miss, others wait
+ *   p:n:r:{<hash>}[:<viewer>] one whole serialized response and what it was built from (clock,
+ *                             tombstones, generations): served only while all of those are current
+ *
+ * Hash tags (the same in a single Redis, where they mean nothing): a cluster hashes only the text
+ * between the braces, so an entity's value, tombstone and lease share one slot, as do a page and
+ * its lease. That is what every Lua script (FILL reads value, tombstone, lease; RELEASE one lease)
+ * and every ordered sequence (tombstone, then DEL of value and lease) needs to run on one node.
+ * The tag leaves out prefix and epoch on purpose: the same entity of every epoch lives on one
+ * node, while different entities and pages spread over the cluster. Generation, clock, epoch and
+ * heartbeat keys are only ever used alone (a lookup reads them with other keys, but grouped per
+ * slot, see cluster-commands.ts), so they carry no tag.
  *
  * Bumping the epoch makes every key of the previous epoch unreachable at once (they expire by TTL),
  * which is how lost invalidations are repaired without SCAN, KEYS or pattern deletes.
@@ -72,15 +82,19 @@ export function persistedQueryKey(prefix: string, key: string): string {
 export function createKeyspace(prefix: string, currentEpoch: () => number): Keyspace {
   assertPart('prefix', prefix);
   const ns = () => `${prefix}:${currentEpoch()}`;
+  // SAFE_PART excludes braces, so a part can never open or close a tag of its own.
+  const entityTag = (type: string, id: string | number) =>
+    `{${assertPart('entity type', type)}:${assertPart('entity id', String(id))}}`;
+  const pageTag = (family: string, variant: string) => `{${assertPart('family', family)}:${assertPart('page variant', variant)}}`;
   return {
     prefix,
-    entity: (type, id) => `${ns()}:e:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
+    entity: (type, id) => `${ns()}:e:${entityTag(type, id)}`,
     generation: (family) => `${ns()}:g:${assertPart('family', family)}`,
-    page: (family, variant) => `${ns()}:p:${assertPart('family', family)}:${assertPart('page variant', variant)}`,
+    page: (family, variant) => `${ns()}:p:${pageTag(family, variant)}`,
     clock: () => `${ns()}:clock`,
-    tombstone: (type, id) => `${ns()}:t:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
-    entityLease: (type, id) => `${ns()}:l:e:${assertPart('entity type', type)}:${assertPart('entity id', String(id))}`,
-    pageLease: (family, variant) => `${ns()}:l:p:${assertPart('family', family)}:${assertPart('page variant', variant)}`,
-    response: (hash, viewer) => `${ns()}:r:${assertPart('response hash', hash)}${viewer === undefined ? '' : `:${assertPart('viewer', viewer)}`}`,
+    tombstone: (type, id) => `${ns()}:t:${entityTag(type, id)}`,
+    entityLease: (type, id) => `${ns()}:l:e:${entityTag(type, id)}`,
+    pageLease: (family, variant) => `${ns()}:l:p:${pageTag(family, variant)}`,
+    response: (hash, viewer) => `${ns()}:r:{${assertPart('response hash', hash)}}${viewer === undefined ? '' : `:${assertPart('viewer', viewer)}`}`,
   };
 }

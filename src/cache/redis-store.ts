@@ -1,7 +1,8 @@
-import type { ChainableCommander, Redis } from 'ioredis';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type CircuitBreaker from 'opossum';
 import { createRedisBreaker } from './redis-breaker.ts';
+import type { RedisClient } from './redis-client.ts';
+import { createRedisCommands, type RedisCommand } from './redis-commands.ts';
 import type { StoreObserver, StoreOperation } from './store-observer.ts';
 
 /**
@@ -37,18 +38,15 @@ return 1`;
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-type FillCommander = ChainableCommander & {
-  cacheFill(value: string, tombstone: string, lease: string, ...args: (string | number)[]): ChainableCommander;
-  cacheRelease(lease: string, token: string): ChainableCommander;
-  cacheTombstone(tombstone: string, clock: number, ttlMs: number): ChainableCommander;
-};
-
 /**
  * CacheStore on one ioredis connection. Each method is one round trip (a single command or one
  * pipeline) except `invalidate`, which needs the clock's new value before it can write tombstones.
+ * On a Redis Cluster, "one round trip" is one per node, concurrently (see redis-commands.ts); the
+ * observer still hears of one round trip per logical operation. Every script names keys of one
+ * slot only (the keyspace's hash tags), so it runs unchanged on a cluster.
  */
 export function createRedisStore(
-  redis: Redis,
+  redis: RedisClient,
   observer: StoreObserver = {},
   breaker: CircuitBreaker<[() => Promise<unknown>], unknown> = createRedisBreaker(),
 ): CacheStore {
@@ -77,24 +75,21 @@ export function createRedisStore(
     }
   }
 
-  /** Runs a pipeline as one round trip; rejects if any command failed. */
-  async function execPipeline(operation: StoreOperation, build: (p: FillCommander) => number): Promise<unknown[]> {
-    const pipeline = redis.pipeline() as FillCommander;
-    const commands = build(pipeline);
-    if (commands === 0) return [];
-    return timed(operation, commands, async () => {
-      const results = (await pipeline.exec()) ?? [];
-      const failed = results.find(([error]) => error);
-      if (failed) throw failed[0];
-      return results.map(([, value]) => value);
-    });
+  const commands = createRedisCommands(redis);
+
+  /** Runs commands as one pipeline (one round trip); rejects if any command failed. */
+  async function execPipeline(operation: StoreOperation, build: (p: RedisCommand[]) => void): Promise<unknown[]> {
+    const batch: RedisCommand[] = [];
+    build(batch);
+    if (batch.length === 0) return [];
+    return timed(operation, batch.length, () => commands.batch(batch));
   }
 
   return {
     async getMany(keys) {
       if (keys.length === 0) return [];
       try {
-        return await timed('getMany', 1, () => redis.mget(...keys));
+        return await timed('getMany', 1, () => commands.mget(keys));
       } catch {
         return keys.map(() => null);
       }
@@ -103,19 +98,16 @@ export function createRedisStore(
     async setMany(entries: readonly CacheEntry[], releases = []) {
       try {
         await execPipeline('setMany', (p) => {
-          for (const { key, token } of releases) p.cacheRelease(key, token);
-          let n = releases.length;
+          for (const { key, token } of releases) p.push({ name: 'cacheRelease', keys: [key], args: [token] });
           for (const { key, value, ttlSeconds, guard, lease } of entries) {
             if (ttlSeconds <= 0) continue;
             if (guard || lease) {
               const tombstone = guard?.tombstoneKey ?? lease!.key; // an unread stand-in when unguarded
-              p.cacheFill(key, tombstone, lease?.key ?? key, value, ttlSeconds, guard?.readClock ?? -1, lease?.token ?? '');
+              p.push({ name: 'cacheFill', keys: [key, tombstone, lease?.key ?? key], args: [value, ttlSeconds, guard?.readClock ?? -1, lease?.token ?? ''] });
             } else {
-              p.set(key, value, 'EX', ttlSeconds);
+              p.push({ name: 'set', keys: [key], args: [value, 'EX', ttlSeconds] });
             }
-            n++;
           }
-          return n;
         });
       } catch {
         // A dropped fill costs one later miss, never a failed request.
@@ -125,9 +117,11 @@ export function createRedisStore(
     async acquire(leases, generations) {
       try {
         const results = await execPipeline('acquire', (p) => {
-          for (const { key, token, ttlMs, valueKey } of leases) p.set(key, token, 'PX', ttlMs, 'NX').get(valueKey);
-          for (const { key, initial } of generations) p.set(key, initial, 'NX').get(key);
-          return (leases.length + generations.length) * 2;
+          // A lease and its value share a slot: on a cluster, too, the GET runs after the SET NX.
+          for (const { key, token, ttlMs, valueKey } of leases) {
+            p.push({ name: 'set', keys: [key], args: [token, 'PX', ttlMs, 'NX'] }, { name: 'get', keys: [valueKey] });
+          }
+          for (const { key, initial } of generations) p.push({ name: 'set', keys: [key], args: [initial, 'NX'] }, { name: 'get', keys: [key] });
         });
         const base = leases.length * 2;
         return {
@@ -145,12 +139,13 @@ export function createRedisStore(
       // (and so may hold pre-commit data) is refused; one that read it after read committed data.
       const clock = entities.length > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
       const results = await execPipeline('invalidate', (p) => {
-        for (const { tombstoneKey } of entities) p.cacheTombstone(tombstoneKey, clock, tombstoneTtlMs);
-        // After the tombstones: a fill racing this pipeline is either refused or deleted here.
-        if (entities.length > 0) p.del(...entities.flatMap((e) => [e.key, e.leaseKey]));
-        for (const key of generationKeys) p.incr(key);
-        if (epochKey) p.get(epochKey);
-        return entities.length + (entities.length > 0 ? 1 : 0) + generationKeys.length + (epochKey ? 1 : 0);
+        for (const { tombstoneKey } of entities) p.push({ name: 'cacheTombstone', keys: [tombstoneKey], args: [clock, tombstoneTtlMs] });
+        // After the tombstones: a fill racing this pipeline is either refused or deleted here. (On
+        // a cluster the DEL is split per slot; each entity's tombstone shares its slot and so still
+        // runs first, on the same connection.)
+        if (entities.length > 0) p.push({ name: 'del', keys: entities.flatMap((e) => [e.key, e.leaseKey]) });
+        for (const key of generationKeys) p.push({ name: 'incr', keys: [key] });
+        if (epochKey) p.push({ name: 'get', keys: [epochKey] });
       });
       const epoch = epochKey ? Number(results.at(-1) ?? 0) : null;
       return { epoch: Number.isSafeInteger(epoch) ? epoch : null };

@@ -1,6 +1,7 @@
-import type { Redis } from 'ioredis';
 import type CircuitBreaker from 'opossum';
 import type { Dependencies } from './dependencies.ts';
+import { createRedisCommands } from './redis-commands.ts';
+import type { RedisClient } from './redis-client.ts';
 import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
 import { TOMBSTONE_TTL_MS } from './invalidator.ts';
 import type { StoreObserver } from './store-observer.ts';
@@ -39,8 +40,10 @@ export interface ResponseStore {
  * The value is `<header JSON>\n<body>`; the header holds the clock `c`, tombstone keys `t` and
  * generation pairs `g`. Current means: no tombstone newer than `c`, every generation unchanged.
  * A response found stale is deleted, so it is not checked again.
- * (The dependency keys are not declared in KEYS: fine on a single Redis; a cluster would need
- * the check split per slot.) Returns {1, raw, index of the key} for a hit, {2} when stale entries were found, {0}.
+ * The dependency keys are not declared in KEYS: fine on a single Redis (Redis 7 allows it without
+ * script flags); on a cluster they live in other slots, so there the check is done by the client
+ * instead (see lookupOnCluster). Returns {1, raw, index of the key} for a hit, {2} when stale
+ * entries were found, {0}.
  */
 const LOOKUP_SCRIPT = `
 local stale = false
@@ -72,15 +75,42 @@ end
 if stale then return {2} end
 return {0}`;
 
-type ScriptRedis = Redis & { responseLookup(...keysAndCount: (string | number)[]): Promise<[number, string?, number?]> };
+type ScriptRedis = RedisClient & { responseLookup(...keysAndCount: (string | number)[]): Promise<[number, string?, number?]> };
 
 export function createRedisResponseStore(
-  redis: Redis,
+  redis: RedisClient,
   options: { observer?: StoreObserver; breaker?: CircuitBreaker<[() => Promise<unknown>], unknown>; usable?: () => boolean } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
   const { observer = {}, breaker, usable = () => true } = options;
+  const commands = createRedisCommands(redis);
+
+  /**
+   * The lookup of a Redis Cluster, where the dependencies live in other slots than the answer: the
+   * answer's keys first (one slot: `{hash}` tags them alike), then its dependencies grouped per
+   * slot — two round trips instead of one, the same rule.
+   */
+  async function lookupOnCluster(keys: readonly string[]): Promise<[number, string?, number?]> {
+    const raws = await commands.mget(keys);
+    let stale = false;
+    for (const [i, raw] of raws.entries()) {
+      if (raw === null) continue;
+      if (await isCurrent(raw)) return [1, raw, i + 1];
+      stale = true;
+      await redis.del(keys[i]!);
+    }
+    return [stale ? 2 : 0];
+  }
+
+  async function isCurrent(raw: string): Promise<boolean> {
+    const header = parseHeader(raw);
+    if (!header) return false;
+    const generationKeys = header.g.filter((_, i) => i % 2 === 0);
+    const values = await commands.mget([...header.t, ...generationKeys]);
+    const tombstonesOk = values.slice(0, header.t.length).every((v) => v === null || Number(v) <= header.c);
+    return tombstonesOk && generationKeys.every((_, j) => values[header.t.length + j] === header.g[j * 2 + 1]);
+  }
 
   async function timed<T>(operation: 'responseLookup' | 'responseSave', run: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -98,7 +128,8 @@ export function createRedisResponseStore(
     async lookup(keys) {
       if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
       try {
-        const [status, raw, index] = await timed('responseLookup', () => scripted.responseLookup(keys.length, ...keys));
+        const [status, raw, index] = await timed('responseLookup', () =>
+          redis.isCluster ? lookupOnCluster(keys) : scripted.responseLookup(keys.length, ...keys));
         if (status === 1 && typeof raw === 'string') {
           const response = decode(raw);
           if (response) return { kind: 'hit', key: keys[(index ?? 1) - 1]!, response };
@@ -126,12 +157,20 @@ export function createRedisResponseStore(
   };
 }
 
-function decode(raw: string): StoredResponse | null {
+interface Header { c: number; t: string[]; g: string[]; a: number; s: 'PUBLIC' | 'PRIVATE'; at: number }
+
+function parseHeader(raw: string): Header | null {
   const nl = raw.indexOf('\n');
+  if (nl < 0) return null;
   try {
-    const header = JSON.parse(raw.slice(0, nl)) as { a: number; s: 'PUBLIC' | 'PRIVATE'; at: number };
-    return { body: raw.slice(nl + 1), maxAge: header.a, scope: header.s, storedAt: header.at };
+    const header = JSON.parse(raw.slice(0, nl)) as Header;
+    return Array.isArray(header.t) && Array.isArray(header.g) ? header : null;
   } catch {
     return null;
   }
+}
+
+function decode(raw: string): StoredResponse | null {
+  const header = parseHeader(raw);
+  return header && { body: raw.slice(raw.indexOf('\n') + 1), maxAge: header.a, scope: header.s, storedAt: header.at };
 }

@@ -7,6 +7,7 @@ export interface ServerConfig {
   readonly host: string;
   /** undefined: the default SQLite file (see parseDatabaseUrl). */
   readonly databaseUrl: string | undefined;
+  /** redis://, rediss://, or redis+cluster://host:port,host:port (REDIS_CLUSTER_NODES, when set, wins). */
   readonly redisUrl: string;
   /** Prefix of every Redis key, so that several deployments or test files can share one Redis. */
   readonly cachePrefix: string;
@@ -49,7 +50,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     port: port(env.PORT),
     host: env.HOST || '127.0.0.1',
     databaseUrl: env.DATABASE_URL || undefined,
-    redisUrl: env.REDIS_URL || 'redis://127.0.0.1:6379',
+    redisUrl: env.REDIS_CLUSTER_NODES ? `redis+cluster://${env.REDIS_CLUSTER_NODES}` : env.REDIS_URL || 'redis://127.0.0.1:6379',
     cachePrefix: env.CACHE_PREFIX || 'catalog',
     cacheEnabled: flag('CACHE', env.CACHE, true),
     cacheLeases: flag('CACHE_LEASES', env.CACHE_LEASES, true),

@@ -1,6 +1,6 @@
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
-import type { Redis } from 'ioredis';
 import { persistedQueryKey } from '../cache/keyspace.ts';
+import type { RedisClient } from '../cache/redis-client.ts';
 
 /** How long a registered query text is kept after its last registration (clients re-register on a miss). */
 export const PERSISTED_QUERY_TTL_SECONDS = 24 * 3600;
@@ -12,7 +12,7 @@ export const PERSISTED_QUERY_TTL_SECONDS = 24 * 3600;
  * Like every cache here it fails soft: Redis away means "not registered" (the client sends the
  * text again), never a failed request.
  */
-export function createPersistedQueryCache(redis: Redis, prefix: string): KeyValueCache<string> {
+export function createPersistedQueryCache(redis: RedisClient, prefix: string): KeyValueCache<string> {
   const key = (k: string) => persistedQueryKey(prefix, k);
   return {
     async get(k) {

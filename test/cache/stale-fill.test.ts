@@ -1,29 +1,8 @@
 import type { FillProtection } from '../../src/cache/read-through-loader.ts';
+import { FillBarrier } from '../support/fill-barrier.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { gid } from '../support/ids.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
-
-/** Holds loaders of one name between their database read and their fill, until released. */
-class FillBarrier {
-  #armed: string | null = null;
-  #reached!: () => void;
-  #release!: () => void;
-  reached = Promise.resolve();
-  arm(name: string): void {
-    this.#armed = name;
-    this.reached = new Promise((r) => { this.#reached = r; });
-  }
-  release(): void {
-    this.#release?.();
-  }
-  hook = async (name: string): Promise<void> => {
-    if (name !== this.#armed) return;
-    this.#armed = null;
-    const released = new Promise<void>((r) => { this.#release = r; });
-    this.#reached();
-    await released;
-  };
-}
 
 // The classic race, forced deterministically: a reader misses and reads the old row; a writer
 // commits and invalidates; only then does the reader fill. The fill must not win.

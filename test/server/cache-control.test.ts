@@ -46,8 +46,8 @@ describe('TTLs from the schema', () => {
       await insertFixture(server.app.orm, { authors: 1, booksPerAuthor: 1, reviewsPerBook: 0 });
       const res = await get(server, `{ book(id: "${gid('Book', 1)}") { title } }`);
       expect(res.cacheControl).toBe('max-age=42, public');
-      const [bookKey] = await server.keys('*:e:Book:1');
-      const [authorKey] = await server.keys('*:e:Author:*');
+      const [bookKey] = await server.keys('*:e:{Book:1}');
+      const [authorKey] = await server.keys('*:e:{Author:*');
       expect(authorKey).toBeUndefined(); // not read, not cached
       const ttl = await server.redis.ttl(bookKey!);
       expect(ttl).toBeGreaterThan(35);

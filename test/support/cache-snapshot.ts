@@ -3,7 +3,8 @@ import type { TestServer } from './test-server.ts';
 /** Generation counters of a server's list families, by family name. */
 export async function generations(server: TestServer): Promise<Map<string, number>> {
   const keys = await server.keys('*:g:*');
-  const values = keys.length ? await server.redis.mget(...keys) : [];
+  // One GET per key: on a cluster one MGET may not span slots.
+  const values = await Promise.all(keys.map((k) => server.redis.get(k)));
   return new Map(keys.map((k, i) => [k.slice(k.indexOf(':g:') + 3), Number(values[i])]));
 }
 
@@ -12,9 +13,9 @@ export function bumped(before: Map<string, number>, after: Map<string, number>):
   return [...after].filter(([family, gen]) => (before.get(family) ?? 0) !== gen).map(([family]) => family).sort();
 }
 
-/** Cached entity keys as `Type:id`, sorted. */
+/** Cached entity keys as `Type:id` (their hash tag without the braces), sorted. */
 export async function cachedEntities(server: TestServer): Promise<string[]> {
-  return (await server.keys('*:e:*')).map((k) => k.slice(k.indexOf(':e:') + 3)).sort();
+  return (await server.keys('*:e:*')).map((k) => k.slice(k.indexOf(':e:') + 3).replace(/^\{(.*)\}$/, '$1')).sort();
 }
 
 /**

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createApp, type App, type AppHooks } from '../../src/server/app.ts';
 import type { ServerConfig } from '../../src/server/config.ts';
 import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
+import { isClusterUrl, parseClusterUrl, type RedisClient } from '../../src/cache/redis-client.ts';
 import { createTestDatabase, type TestDatabase, type TestDriver } from './database.ts';
 import { settleFixturesWith } from './fixtures.ts';
 
@@ -39,8 +40,8 @@ export interface TestServer {
   readonly db: TestDatabase;
   readonly counters: Counters;
   readonly prefix: string;
-  /** A separate Redis connection for inspecting this server's keys. */
-  readonly redis: Redis;
+  /** A separate Redis connection for inspecting this server's keys (a Cluster when the server uses one). */
+  readonly redis: RedisClient;
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
   /** Waits until the change feed has applied every change committed so far (on PostgreSQL it is asynchronous). */
   settled(): Promise<void>;
@@ -74,7 +75,12 @@ export async function startTestServer(
   const url = await app.listen(0);
   const settled = async () => { await app.changeFeed?.settled(); };
   settleFixturesWith(app.orm, settled);
-  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
+  // A server on a cluster is inspected on that cluster; any other on the shared Redis (a test that
+  // points its server at a Redis of its own may stop that one at any time).
+  const redisUrl = overrides.redisUrl ?? TEST_REDIS_URL;
+  const redis: RedisClient = isClusterUrl(redisUrl)
+    ? new Cluster(parseClusterUrl(redisUrl).nodes, { lazyConnect: true, scaleReads: 'master' })
+    : new Redis(TEST_REDIS_URL, { lazyConnect: true });
   await redis.connect();
 
   const server: TestServer = {
@@ -82,18 +88,24 @@ export async function startTestServer(
     gql: (query, variables) => postGraphQL(url, query, variables),
     settled,
     async keys(pattern = '*') {
+      // SCAN walks one node's keys: on a cluster, every master's.
+      const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
       const found: string[] = [];
-      let cursor = '0';
-      do {
-        const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:${pattern}`, 'COUNT', 1000);
-        cursor = next;
-        found.push(...batch);
-      } while (cursor !== '0');
+      for (const node of nodes) {
+        let cursor = '0';
+        do {
+          const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:${pattern}`, 'COUNT', 1000);
+          cursor = next;
+          found.push(...batch);
+        } while (cursor !== '0');
+      }
       return found.sort();
     },
     async close() {
       const keys = await server.keys();
-      if (keys.length > 0) await redis.del(...keys);
+      // One DEL per key on a cluster (a DEL may not span slots).
+      if (redis instanceof Cluster) await Promise.all(keys.map((key) => redis.del(key)));
+      else if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
       await app.close();
       await db.drop();

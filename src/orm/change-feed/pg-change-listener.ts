@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { Client, type Notification } from 'pg';
 import type { Epoch } from '../../cache/epoch.ts';
 import type { Invalidator } from '../../cache/invalidator.ts';
 import { feedAliveKey, type Keyspace } from '../../cache/keyspace.ts';
+import type { RedisClient } from '../../cache/redis-client.ts';
 import { CHANGE_CHANNEL, type ChangeFeed } from './change-feed.ts';
 import { evictionsForChanges, toChangeEvent, type ChangeEvent } from './change-events.ts';
 
@@ -28,7 +28,7 @@ export interface PgChangeListenerOptions {
   readonly epoch: Epoch;
   /** With `redis`: where the listeners' heartbeat lives. Without either, every first connect bumps the epoch. */
   readonly keyspace?: Keyspace;
-  readonly redis?: Redis | null;
+  readonly redis?: RedisClient | null;
   readonly observer?: PgChangeListenerObserver;
   /** First reconnection delay (doubled on each failure up to `maxReconnectDelayMs`). */
   readonly reconnectDelayMs?: number;

@@ -1,0 +1,107 @@
+import calculateSlot from 'cluster-key-slot';
+import type { ChainableCommander } from 'ioredis';
+import type { RedisClient } from './redis-client.ts';
+
+/**
+ * One command of a batch: `name(...keys, ...args)`. Every key of a command must hash to one slot,
+ * except for DEL, which a cluster batch splits per slot (its result is then the summed count).
+ */
+export interface RedisCommand {
+  readonly name: string;
+  readonly keys: readonly string[];
+  readonly args?: readonly (string | number)[];
+}
+
+/** How the store's multi-key work reaches Redis: the only place that knows whether it is a cluster. */
+export interface RedisCommands {
+  /** Values of `keys`, in order. */
+  mget(keys: readonly string[]): Promise<(string | null)[]>;
+  /** Runs `commands` and answers their results in order; rejects if any command failed. */
+  batch(commands: readonly RedisCommand[]): Promise<unknown[]>;
+}
+
+/**
+ * Single Redis: one MGET, one pipeline — one round trip each, commands in the order given.
+ *
+ * Cluster: a command may only name keys of one slot, so the work is grouped per slot — an MGET per
+ * slot, a pipeline per slot — and all groups are sent at once (auto-pipelining turns the groups
+ * bound for one node into one write), so a batch costs one round trip per node, concurrently.
+ * Order is kept *within* a slot (a pipeline runs its commands in order on one connection), which
+ * is the only order the store relies on: the keyspace gives each entity's value, tombstone and
+ * lease one slot, so "tombstone before DEL" holds per entity exactly as in one pipeline. Across
+ * slots there is no order, and none was promised: a single pipeline is not atomic either, other
+ * clients' commands interleave with it. A slot that moves mid-batch fails its commands (MOVED),
+ * the batch rejects, and the caller degrades as for any failure (miss, dropped fill, or — for an
+ * invalidation — an epoch bump).
+ */
+export function createRedisCommands(redis: RedisClient): RedisCommands {
+  if (!redis.isCluster) {
+    return {
+      mget: (keys) => redis.mget(...keys),
+      batch: async (commands) => exec(fill(redis.pipeline(), commands)),
+    };
+  }
+  return {
+    async mget(keys) {
+      const groups = groupBySlot(keys.map((key, index) => ({ index, key })), (item) => item.key);
+      const values: (string | null)[] = new Array(keys.length).fill(null);
+      await Promise.all([...groups.values()].map(async (items) => {
+        const found = await redis.mget(...items.map((item) => item.key));
+        items.forEach((item, i) => { values[item.index] = found[i] ?? null; });
+      }));
+      return values;
+    },
+    async batch(commands) {
+      // DEL of keys in several slots becomes one DEL per slot, each in its slot's place in order.
+      const parts = commands.flatMap((command, index) => command.name === 'del'
+        ? [...groupBySlot(command.keys, (key) => key).values()].map((keys) => ({ index, command: { ...command, keys } }))
+        : [{ index, command }]);
+      const groups = groupBySlot(parts, (part) => slotKey(part.command));
+      const results: unknown[] = new Array(commands.length).fill(null);
+      await Promise.all([...groups.values()].map(async (group) => {
+        const values = await exec(fill(redis.pipeline(), group.map((part) => part.command)));
+        group.forEach((part, i) => {
+          const value = values[i];
+          results[part.index] = part.command.name === 'del' ? Number(results[part.index] ?? 0) + Number(value) : value;
+        });
+      }));
+      return results;
+    },
+  };
+}
+
+function fill(pipeline: ChainableCommander, commands: readonly RedisCommand[]): ChainableCommander {
+  const callable = pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>;
+  for (const { name, keys, args = [] } of commands) callable[name]!.call(pipeline, ...keys, ...args);
+  return pipeline;
+}
+
+async function exec(pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error);
+  if (failed) throw failed[0];
+  return results.map(([, value]) => value);
+}
+
+/** The key deciding a command's slot; a command whose keys disagree is a keyspace bug, not a runtime case. */
+function slotKey(command: RedisCommand): string {
+  const [first, ...rest] = command.keys;
+  if (first === undefined) throw new TypeError(`Redis command ${command.name} names no key`);
+  const slot = calculateSlot(first);
+  if (rest.some((key) => calculateSlot(key) !== slot)) {
+    throw new TypeError(`Redis command ${command.name} names keys of several slots: ${command.keys.join(' ')}`);
+  }
+  return first;
+}
+
+/** Groups items by the slot of their key, keeping their order within each group. */
+function groupBySlot<T>(items: readonly T[], keyOf: (item: T) => string): Map<number, T[]> {
+  const groups = new Map<number, T[]>();
+  for (const item of items) {
+    const slot = calculateSlot(keyOf(item));
+    const group = groups.get(slot);
+    if (group) group.push(item);
+    else groups.set(slot, [item]);
+  }
+  return groups;
+}
