@@ -140,7 +140,7 @@ export function createRedisStore(
       }
     },
 
-    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs, epochKey }) {
+    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs, epochKey, announce }) {
       // Tombstones carry the clock *after* this INCR, so a filler that read the clock before it
       // (and so may hold pre-commit data) is refused; one that read it after read committed data.
       const clock = entities.length > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
@@ -149,8 +149,11 @@ export function createRedisStore(
         // After the tombstones: a fill racing this pipeline is either refused or deleted here.
         if (entities.length > 0) p.del(...entities.flatMap((e) => [e.key, e.leaseKey]));
         for (const key of generationKeys) p.incr(key);
-        if (epochKey) p.get(epochKey);
-        return entities.length + (entities.length > 0 ? 1 : 0) + generationKeys.length + (epochKey ? 1 : 0);
+        // After the DEL and INCRs: a subscriber that drops its copy and reads again reads past them.
+        const announced = announce ? [...entities.map((e) => e.key), ...generationKeys] : [];
+        if (announced.length > 0) p.publish(announce!, announced.join(' '));
+        if (epochKey) p.get(epochKey); // last: its answer is read from the end
+        return entities.length + (entities.length > 0 ? 1 : 0) + generationKeys.length + (announced.length > 0 ? 1 : 0) + (epochKey ? 1 : 0);
       });
       const epoch = epochKey ? Number(results.at(-1) ?? 0) : null;
       return { epoch: Number.isSafeInteger(epoch) ? epoch : null };

@@ -61,7 +61,9 @@ export async function startTestServer(
       port: 0, host: '127.0.0.1', databaseUrl: db.url, redisUrl: TEST_REDIS_URL, cachePrefix: prefix, cacheEnabled: true, cacheLeases: true, introspection: true,
       // No periodic epoch re-read during a test: its round trip would blur the per-request counts.
       epochRefreshMs: 600_000, limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000,
-      seedDemo: false, logLevel: 'silent', development: false, ...overrides,
+      seedDemo: false, logLevel: 'silent', development: false,
+      // TEST_LOCAL_CACHE_MAX=n runs a suite with the in-process tier on (counts of round trips then differ).
+      localCacheMax: Number(process.env.TEST_LOCAL_CACHE_MAX ?? 0), ...overrides,
     },
     {
       onQuery: (sql) => counters.sql.push(sql),
