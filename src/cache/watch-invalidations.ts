@@ -10,7 +10,7 @@ import type { LocalTier } from './local-tier.ts';
  */
 export async function watchInvalidations(redis: Redis, channel: string, tier: LocalTier): Promise<{ stop(): Promise<void> }> {
   // Resubscription is ours, on every 'ready': ioredis's own would not tell us when it took effect.
-  const subscriber = redis.duplicate({ autoResubscribe: false });
+  const subscriber = redis.duplicate({ autoResubscribe: false, lazyConnect: true });
   let connection = 0; // which connection a pending SUBSCRIBE belongs to
   let stopped = false;
 
