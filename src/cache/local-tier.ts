@@ -68,8 +68,9 @@ const ABSENT_CLOCK = '';
  * message is kept and then dropped by it. Fills (setMany) are never kept: Redis may refuse them.
  *
  * Bound: a value is served at most until the invalidation's message reaches this process (it is
- * published in the invalidation's own pipeline, before the writer answers), and never longer
- * than `ttlMs` after it was read from Redis.
+ * published in the invalidation's own pipeline, before the writer answers, and the tier lets the
+ * event loop take received messages before it answers), and never longer than `ttlMs` after it was
+ * read from Redis.
  */
 export function createLocalTier(inner: CacheStore, options: LocalTierOptions): LocalTier {
   const lru = new LRUCache<string, string>({ max: options.max, ttl: options.ttlMs });
@@ -81,6 +82,9 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   // not move while the answer was in flight.
   let sequence = 0;
   let epoch: number | null = null; // read lazily: the tier is built before the epoch it follows
+
+  let turn: Promise<void> | null = null;
+  const nextTurn = () => (turn ??= new Promise<void>((resolve) => setImmediate(() => { turn = null; resolve(); })));
 
   function clear(reason: 'disconnected' | 'epoch'): void {
     lru.clear();
@@ -117,17 +121,16 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
         if (epoch !== null) clear('epoch');
         epoch = current;
       }
-      if (active) {
-        const held: (string | null)[] = [];
-        for (const key of keys) {
-          const value = lru.get(key);
-          if (value === undefined) break;
-          held.push(value === ABSENT_CLOCK ? null : value);
-        }
-        if (held.length === keys.length) {
+      if (active && keys.every((key) => lru.has(key))) {
+        // One event-loop turn first: a message this process has already received (it left Redis
+        // before the writer's reply, so before any request that follows that reply) may still wait
+        // in the poll queue behind the request's own I/O. Shared by every lookup of the turn.
+        await nextTurn();
+        const held = active ? keys.map((key) => lru.get(key)) : [];
+        if (held.length === keys.length && held.every((value) => value !== undefined)) {
           stats.served++;
           observer.served?.(keys.length);
-          return held;
+          return held.map((value) => (value === ABSENT_CLOCK ? null : value));
         }
       }
       stats.forwarded++;
