@@ -150,7 +150,12 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
       return values;
     },
 
-    setMany: (entries, releases) => inner.setMany(entries, releases),
+    setMany(entries, releases) {
+      // A fill means its reader found the key missing or unservable (a page of an older generation
+      // than the one held): a held copy would keep sending readers to the database until its TTL.
+      for (const { key } of entries) lru.delete(key);
+      return inner.setMany(entries, releases);
+    },
     acquire: (leases, generations) => inner.acquire(leases, generations),
 
     async invalidate(request) {

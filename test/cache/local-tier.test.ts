@@ -154,6 +154,21 @@ describe('in-process tier on the shared Redis', () => {
     }
   });
 
+  it('drops a held copy that its reader refilled (a page of an older generation)', async () => {
+    await writer.invalidator.apply(bookEvicted()); // generation 7 → 8: the page (g 7) is unservable
+    await sleep(50); // its message, arriving during the next read, would (rightly) keep it from being held
+    await redis.set(keys.book, '{"v":"new"}'); // refilled
+    reader.roundTrips.length = 0;
+    const [, generation, , page] = await read();
+    expect([generation, page]).toEqual(['8', '{"v":[1],"g":"7"}']);
+    expect(reader.tier.size()).toBe(4); // held as Redis answered
+    await reader.cache.store.setMany([{ key: keys.page, value: '{"v":[1],"g":"8"}', ttlSeconds: 60 }]);
+    expect(reader.tier.size()).toBe(3);
+    expect((await read())[3]).toBe('{"v":[1],"g":"8"}');
+    expect(await read()).toEqual(['1', '8', '{"v":"new"}', '{"v":[1],"g":"8"}']);
+    expect(reader.roundTrips).toEqual(['getMany', 'setMany', 'getMany']);
+  });
+
   it('is emptied when the epoch moves', async () => {
     await read();
     expect(reader.tier.size()).toBe(4);
