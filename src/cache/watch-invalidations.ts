@@ -36,7 +36,11 @@ export async function watchInvalidations(redis: Redis, channel: string, tier: Lo
       await subscriber.subscribe(channel);
       if (mine === connection && !stopped) tier.resume();
     } catch {
-      // The connection dropped again: its 'close' suspended the tier, its next 'ready' retries.
+      // Dropped again: its 'close' suspended the tier and its next 'ready' retries. Still up (the
+      // SUBSCRIBE timed out): retry here, or the tier would stay off for as long as the connection.
+      if (mine === connection && !stopped && subscriber.status === 'ready') {
+        setTimeout(() => { if (mine === connection && !stopped) subscribed = subscribe(); }, 1000).unref();
+      }
     }
   }
 
