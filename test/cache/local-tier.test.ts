@@ -95,7 +95,8 @@ describe('in-process tier on the shared Redis', () => {
     // The message left in the invalidation's pipeline, before apply() resolved.
     const delayMs = await delayUntil(() => reader.tier.stats.evicted > evictedBefore);
     console.log(`pub/sub eviction ${delayMs.toFixed(2)} ms after the invalidation resolved`);
-    expect(delayMs).toBeLessThan(100); // the TTL (60 s here) plays no part
+    // ~1 ms on an idle machine; the margin is for a loaded CI host. The TTL (60 s here) plays no part.
+    expect(delayMs).toBeLessThan(1000);
     expect(reader.tier.stats.evicted - evictedBefore).toBe(2); // Book:1 and the generation
 
     await redis.set(keys.book, '{"v":"new"}'); // a later fill
