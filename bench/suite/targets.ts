@@ -35,6 +35,8 @@ export interface TargetConfig {
   readonly redisUrl: string;
   /** Prefix (ours) or Keyv namespace (apollo) of every Redis key the target writes. */
   readonly prefix: string;
+  /** ours only: entries of the in-process tier (LOCAL_CACHE_MAX; absent or 0: none). */
+  readonly localCacheMax?: number;
 }
 
 export interface TargetCounters {
@@ -86,7 +88,7 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
     {
       port: 0, host: '127.0.0.1', databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, cachePrefix: config.prefix,
       cacheEnabled: config.kind !== 'cacheOff', responseCache: config.kind === 'ours', cacheLeases: true, seedDemo: false, logLevel: 'warn', introspection: false,
-      limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000, development: false,
+      limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000, development: false, localCacheMax: config.localCacheMax ?? 0,
     },
     {
       onQuery,

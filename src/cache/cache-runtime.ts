@@ -1,13 +1,15 @@
 import type { CacheStore } from './cache-store.ts';
 import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
-import { createKeyspace, epochChannel, epochKey, type Keyspace } from './keyspace.ts';
+import { createKeyspace, epochChannel, epochKey, invalidatedChannel, type Keyspace } from './keyspace.ts';
+import { createLocalTier, type LocalTier, type LocalTierObserver } from './local-tier.ts';
 import { createNullStore } from './null-store.ts';
 import { connectQuietly, createRedisClient, type RedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
 import { gateStore } from './gated-store.ts';
 import { createRedisBreaker, type BreakerOptions } from './redis-breaker.ts';
 import type { StoreObserver } from './store-observer.ts';
+import { watchInvalidations } from './watch-invalidations.ts';
 
 export interface CacheRuntimeOptions {
   /** false: no Redis at all (every read misses, invalidations are no-ops). */
@@ -21,6 +23,8 @@ export interface CacheRuntimeOptions {
   readonly onRepaired?: (epoch: number) => void;
   /** How often the epoch is re-read in case an announcement was missed (ms). */
   readonly epochRefreshMs?: number;
+  /** An in-process LRU in front of Redis (see local-tier.ts); absent or max 0: none. */
+  readonly localTier?: { readonly max: number; readonly ttlMs: number; readonly observer?: LocalTierObserver };
 }
 
 /** Everything a process needs to read through and invalidate the shared cache. */
@@ -30,6 +34,8 @@ export interface CacheRuntime {
   readonly epoch: Epoch;
   readonly keyspace: Keyspace;
   readonly invalidator: Invalidator;
+  /** The in-process tier, when configured. */
+  readonly localTier: LocalTier | null;
   /** Whether the cache is in use now (false while Redis is away or a repair is pending). */
   usable(): boolean;
   close(): Promise<void>;
@@ -49,7 +55,12 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   let repairPending = false;
   const breaker = createRedisBreaker(options.breaker);
   const raw = redis ? createRedisStore(redis, options.store, breaker) : createNullStore();
-  const store = redis ? gateStore(raw, () => !repairPending && redis.status === 'ready') : raw;
+  // Behind the gate: while a repair is pending or Redis is away, the tier is not even asked.
+  const tierOptions = options.localTier;
+  const localTier = redis && tierOptions && tierOptions.max > 0
+    ? createLocalTier(raw, { prefix: options.prefix, max: tierOptions.max, ttlMs: tierOptions.ttlMs, epoch: () => epoch.current(), observer: tierOptions.observer })
+    : null;
+  const store = redis ? gateStore(localTier ?? raw, () => !repairPending && redis.status === 'ready') : raw;
   const channel = epochChannel(options.prefix);
   // The last announcement, awaited by close(): a Cluster auto-pipelines it to the next tick, where
   // a quit() issued meanwhile would refuse it (`cache:flush` bumps and closes at once).
@@ -59,6 +70,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   });
   await epoch.refresh();
   const watcher = redis ? await watchEpoch(redis, channel, epoch, options.epochRefreshMs ?? 5000) : null;
+  const tierWatcher = redis && localTier ? await watchInvalidations(redis, invalidatedChannel(options.prefix), localTier) : null;
   const keyspace = createKeyspace(options.prefix, epoch.current);
   const invalidator = createInvalidator(store, keyspace, {
     ...options.invalidator,
@@ -89,7 +101,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   }
   redis?.on('ready', () => void repair());
   return {
-    redis, store, epoch, keyspace, invalidator,
+    redis, store, epoch, keyspace, invalidator, localTier,
     usable: () => !repairPending && (redis === null || redis.status === 'ready'),
     async close() {
       clearTimeout(retry);
@@ -97,6 +109,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
       if (!redis) return;
       watcher?.stop();
       await announced;
+      await tierWatcher?.stop();
       try {
         await redis.quit(); // lets pending invalidations finish
       } catch {

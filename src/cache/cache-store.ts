@@ -42,6 +42,12 @@ export interface InvalidationRequest {
   readonly tombstoneTtlMs: number;
   /** Read in the same pipeline, so the caller learns whether the epoch moved under it. */
   readonly epochKey?: string;
+  /**
+   * A pub/sub channel on which to publish the evicted entity keys and bumped generation keys
+   * (space-separated) in the same pipeline: in-process tiers of every process drop their copies,
+   * and the message leaves before the caller (a mutation) can answer.
+   */
+  readonly announce?: string;
 }
 
 export interface CacheStore {

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CacheStore, InvalidationRequest } from './cache-store.ts';
 import { Evictions } from './evictions.ts';
-import type { Keyspace } from './keyspace.ts';
+import { invalidatedChannel, type Keyspace } from './keyspace.ts';
 import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
 
 /**
@@ -62,6 +62,8 @@ export function createInvalidator(
       clockKey: keyspace.clock(),
       tombstoneTtlMs: TOMBSTONE_TTL_MS,
       epochKey: epoch?.key,
+      // Always announced, tier or not here: other processes (and CLI writers) may run a tier.
+      announce: invalidatedChannel(keyspace.prefix),
     });
     try {
       // If another process bumped the epoch and this one has not heard yet, the invalidation went

@@ -62,6 +62,14 @@ export function epochChannel(prefix: string): string {
 }
 
 /**
+ * The pub/sub channel on which every invalidation lists the keys it evicted and the generations it
+ * bumped (space-separated), so that processes with an in-process tier drop their copies.
+ */
+export function invalidatedChannel(prefix: string): string {
+  return `${assertPart('prefix', prefix)}:invalidated`;
+}
+
+/**
  * Heartbeat of the database change listeners: while one is listening it keeps this key alive
  * (short PX TTL, refreshed every second). A listener starting up finds it present only if another
  * one is still watching, in which case no change can have been missed and the cache is kept.

@@ -5,6 +5,7 @@ import type { RedisClient } from './redis-client.ts';
 /**
  * One command of a batch: `name(...keys, ...args)`. Every key of a command must hash to one slot,
  * except for DEL, which a cluster batch splits per slot (its result is then the summed count).
+ * A command without keys (PUBLISH) runs, on a cluster, after every slot's part has run.
  */
 export interface RedisCommand {
   readonly name: string;
@@ -56,7 +57,8 @@ export function createRedisCommands(redis: RedisClient): RedisCommands {
       const parts = commands.flatMap((command, index) => command.name === 'del'
         ? [...groupBySlot(command.keys, (key) => key).values()].map((keys) => ({ index, command: { ...command, keys } }))
         : [{ index, command }]);
-      const groups = groupBySlot(parts, (part) => slotKey(part.command));
+      const keyless = parts.filter((part) => part.command.keys.length === 0);
+      const groups = groupBySlot(parts.filter((part) => part.command.keys.length > 0), (part) => slotKey(part.command));
       const results: unknown[] = new Array(commands.length).fill(null);
       await Promise.all([...groups.values()].map(async (group) => {
         const values = await exec(fill(redis.pipeline(), group.map((part) => part.command)));
@@ -65,6 +67,10 @@ export function createRedisCommands(redis: RedisClient): RedisCommands {
           results[part.index] = part.command.name === 'del' ? Number(results[part.index] ?? 0) + Number(value) : value;
         });
       }));
+      if (keyless.length > 0) {
+        const values = await exec(fill(redis.pipeline(), keyless.map((part) => part.command)));
+        keyless.forEach((part, k) => { results[part.index] = values[k]; });
+      }
       return results;
     },
   };

@@ -134,7 +134,7 @@ export function createRedisStore(
       }
     },
 
-    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs, epochKey }) {
+    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs, epochKey, announce }) {
       // Tombstones carry the clock *after* this INCR, so a filler that read the clock before it
       // (and so may hold pre-commit data) is refused; one that read it after read committed data.
       const clock = entities.length > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
@@ -145,7 +145,11 @@ export function createRedisStore(
         // runs first, on the same connection.)
         if (entities.length > 0) p.push({ name: 'del', keys: entities.flatMap((e) => [e.key, e.leaseKey]) });
         for (const key of generationKeys) p.push({ name: 'incr', keys: [key] });
-        if (epochKey) p.push({ name: 'get', keys: [epochKey] });
+        // After the DEL and INCRs: a subscriber that drops its copy and reads again reads past them.
+        // (A keyless command: on a cluster it is sent once every slot's part has run.)
+        const announced = announce ? [...entities.map((e) => e.key), ...generationKeys] : [];
+        if (announced.length > 0) p.push({ name: 'publish', keys: [], args: [announce!, announced.join(' ')] });
+        if (epochKey) p.push({ name: 'get', keys: [epochKey] }); // last: its answer is read from the end
       });
       const epoch = epochKey ? Number(results.at(-1) ?? 0) : null;
       return { epoch: Number.isSafeInteger(epoch) ? epoch : null };

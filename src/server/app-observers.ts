@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { InvalidatorObserver } from '../cache/invalidator.ts';
+import type { LocalTierObserver } from '../cache/local-tier.ts';
 import type { LoaderObserver } from '../cache/read-through-loader.ts';
 import type { StoreObserver } from '../cache/store-observer.ts';
 import type { PgChangeListenerObserver } from '../orm/change-feed/pg-change-listener.ts';
@@ -40,6 +41,13 @@ export function createAppObservers(options: { hooks: AppHooks; metrics: Metrics;
       (scope.getStore()?.log ?? log).warn({ err: error, evictions: evictions.describe() }, 'invalidation may not have reached Redis');
       hooks.invalidator?.lost?.(evictions, error);
     },
+  };
+
+  const localTier: LocalTierObserver = {
+    served: () => metrics.localTier('hit'),
+    forwarded: () => metrics.localTier('miss'),
+    evicted: (keys) => metrics.localEvictions(keys),
+    cleared: (reason) => metrics.localCleared(reason),
   };
 
   // Every statement at trace level: how tests and operators count SQL in a server process.
@@ -89,5 +97,5 @@ export function createAppObservers(options: { hooks: AppHooks; metrics: Metrics;
     };
   }
 
-  return { store, invalidator, onQuery, pgFeed, sqliteFeed, loaders, onRepaired: () => metrics.epochBump('repair') };
+  return { store, invalidator, localTier, onQuery, pgFeed, sqliteFeed, loaders, onRepaired: () => metrics.epochBump('repair') };
 }

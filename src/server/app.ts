@@ -85,6 +85,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     enabled: config.cacheEnabled, redisUrl: config.redisUrl, prefix: config.cachePrefix,
     store: observe.store, invalidator: observe.invalidator, onRepaired: observe.onRepaired,
     epochRefreshMs: config.epochRefreshMs,
+    localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier },
   });
   const { store, keyspace, invalidator } = cache;
   const orm = await openOrm({

@@ -30,6 +30,13 @@ export interface ServerConfig {
   readonly responseCache?: boolean;
   /** How often the shared epoch is re-read in case a pub/sub announcement was missed (ms). */
   readonly epochRefreshMs?: number;
+  /**
+   * In-process LRU tier in front of Redis: entries held at most (LOCAL_CACHE_MAX; 0, the default:
+   * no tier) and their maximum age in ms (LOCAL_CACHE_TTL_MS, default 1000), the bound on
+   * staleness should an invalidation message be lost without a disconnect.
+   */
+  readonly localCacheMax?: number;
+  readonly localCacheTtlMs?: number;
   /** Schema introspection (GraphiQL and codegen need it; some deployments turn it off). */
   readonly introspection: boolean;
   readonly limits: QueryLimits;
@@ -59,6 +66,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     cacheTrace: flag('CACHE_TRACE', env.CACHE_TRACE, false),
     responseCache: flag('RESPONSE_CACHE', env.RESPONSE_CACHE, true),
     epochRefreshMs: positive('EPOCH_REFRESH_MS', env.EPOCH_REFRESH_MS, 5000),
+    localCacheMax: nonNegative('LOCAL_CACHE_MAX', env.LOCAL_CACHE_MAX, 0),
+    localCacheTtlMs: positive('LOCAL_CACHE_TTL_MS', env.LOCAL_CACHE_TTL_MS, 1000),
     introspection: flag('INTROSPECTION', env.INTROSPECTION, true),
     limits: {
       ...DEFAULT_LIMITS,
@@ -95,6 +104,13 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function nonNegative(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new TypeError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
   return n;
 }
 

@@ -57,6 +57,10 @@ export function createMetrics(options: MetricsOptions = {}) {
     feedNotifications: counter('change_feed_notifications_total', 'PostgreSQL change notifications applied'),
     feedEvents: counter('change_feed_events_total', 'Row changes from the change feed applied, by feed', ['feed']),
     feedDelay: histogram('change_feed_delay_seconds', "From the trigger's clock to the invalidation applied (PostgreSQL)", [], [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5]),
+    localHits: counter('cache_local_hits_total', 'Cache lookups (one per batch round) answered by the in-process tier without Redis'),
+    localMisses: counter('cache_local_misses_total', 'Cache lookups the in-process tier sent on to Redis (a key not held, or the tier off)'),
+    localEvictions: counter('cache_local_evictions_total', 'In-process tier entries dropped by invalidation messages'),
+    localClears: counter('cache_local_clears_total', 'In-process tier emptied, by reason (disconnected: its subscription dropped; epoch)', ['reason']),
     feedDisconnects: counter('change_feed_disconnects_total', 'Change feed connections lost (each followed by an epoch bump)'),
   };
   // Operation names and error codes come from clients: past a few hundred distinct values, new
@@ -105,6 +109,9 @@ export function createMetrics(options: MetricsOptions = {}) {
       m.feedDelay.observe(Math.max(0, delayMs) / 1000);
     },
     changeFeedDisconnected: () => m.feedDisconnects.inc(),
+    localTier: (outcome: 'hit' | 'miss') => (outcome === 'hit' ? m.localHits : m.localMisses).inc(),
+    localEvictions: (keys: number) => m.localEvictions.inc(keys),
+    localCleared: (reason: string) => m.localClears.inc({ reason }),
     /** This app's metrics and the process's, in the Prometheus text format. */
     async expose(): Promise<MetricsExposition> {
       const merged = Registry.merge([processRegistry(), registry]);

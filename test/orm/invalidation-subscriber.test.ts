@@ -97,11 +97,12 @@ describe.each(testDrivers())('ORM subscriber invalidation on %s', (driver) => {
     await server.settled();
     const invalidations = server.counters.roundTrips.filter((r) => r.operation === 'invalidate');
     // The clock's INCR, then one pipeline: the tombstone and DEL of Book:1, the INCR of the 4
-    // families (books/author.1 × TITLE/PRICE) and a GET of the epoch (an invalidation that raced an
-    // epoch bump is redone in the new epoch) — each requested by the resolver, the subscriber and
+    // families (books/author.1 × TITLE/PRICE), the PUBLISH of those keys (for in-process tiers) and
+    // a GET of the epoch (an invalidation that raced an epoch bump is redone in the new epoch) —
+    // each requested by the resolver, the subscriber and
     // (SQLite) the change capture, sent once. On PostgreSQL the trigger's NOTIFY arrives after the
     // commit and evicts the same keys once more, in its own round trips (possibly interleaved with
     // the mutation's): tolerated, idempotent.
-    expect(invalidations.map((r) => r.commands).sort()).toEqual(driver === 'postgresql' ? [1, 1, 7, 7] : [1, 7]);
+    expect(invalidations.map((r) => r.commands).sort()).toEqual(driver === 'postgresql' ? [1, 1, 8, 8] : [1, 8]);
   });
 });

@@ -64,7 +64,9 @@ export async function startTestServer(
       epochRefreshMs: 600_000, limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000,
       seedDemo: false, logLevel: 'silent', development: false,
       // Off unless a test is about it: the read-path tests count what the resolver path costs.
-      responseCache: false, ...overrides,
+      responseCache: false,
+      // TEST_LOCAL_CACHE_MAX=n runs a suite with the in-process tier on (counts of round trips then differ).
+      localCacheMax: Number(process.env.TEST_LOCAL_CACHE_MAX ?? 0), ...overrides,
     },
     {
       onQuery: (sql) => counters.sql.push(sql),

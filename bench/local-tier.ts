@@ -1,0 +1,142 @@
+/**
+ * The in-process tier's effect: warm Q1 reads (`book(id:)` with its author and 5 reviews, Zipf ids,
+ * s = 1.1) against this server with the tier off and on, one after the other, on the same database,
+ * in one run; each server in its own process (the suite's spawnTarget), each with an empty cache.
+ *
+ *   npm run bench:local-tier [-- --database-url postgres://… --redis redis://… --connections 24 --max 10000]
+ *
+ * Both start side by side; each is warmed with one Q1 per book and 3 s of the Zipf load (not
+ * measured), then they are
+ * measured in alternating 3 s windows (off, on, off, on, off, on) with autocannon, so that load from
+ * elsewhere on a shared machine falls on both alike.
+ * Prints and writes bench/results/local-tier.md: req/s, p50/p99, Redis round trips and SQL per
+ * request, and the on/off ratios. Keys live under `bench.tier.<random>` and are unlinked at the end;
+ * the database `bench_suite_<random>` is dropped.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { openOrm } from '../src/orm/open-orm.ts';
+import { createBenchDatabase, seedAndLoad } from './suite/database.ts';
+import { spawnTarget } from './suite/targets.ts';
+import { runQ1, sweepQ1 } from './suite/workload.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    redis: { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+    connections: { type: 'string', default: '24' },
+    max: { type: 'string', default: '10000' },
+    out: { type: 'string', default: new URL('./results/local-tier.md', import.meta.url).pathname },
+  },
+});
+const connections = Number(args.connections);
+const tierMax = Number(args.max);
+const COUNTS = { authors: 100, books: 2_000, reviews: 10_000 };
+const WARM_SECONDS = 3;
+const WINDOW_SECONDS = 3;
+const ROUNDS = 3;
+const ZIPF = 1.1;
+
+interface Measured {
+  readonly label: string;
+  readonly reqPerSec: number;
+  /** Medians over the windows. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly roundTripsPerRequest: number;
+  readonly sqlPerRequest: number;
+  readonly cpuMsPerRequest: number;
+}
+
+const log = (line: string) => console.error(line);
+const prefix = `bench.tier.${randomBytes(4).toString('hex')}`;
+const db = await createBenchDatabase(args['database-url']);
+const redis = new Redis(args.redis);
+try {
+  const orm = await openOrm({ databaseUrl: db.url });
+  log(`seeding ${COUNTS.books} books in ${db.name}…`);
+  const { catalog } = await seedAndLoad(orm, COUNTS);
+  await orm.close();
+
+  // Both servers run side by side and are measured in alternating windows (off, on, off, on…), so
+  // that load from elsewhere on a shared machine falls on both alike.
+  const modes = [['tier off', 0], [`tier on (LOCAL_CACHE_MAX=${tierMax})`, tierMax]] as const;
+  const targets = await Promise.all(modes.map(([, max]) =>
+    spawnTarget({ kind: 'ours', databaseUrl: db.url, redisUrl: args.redis, prefix: `${prefix}.${max}`, localCacheMax: max })));
+  const totals = modes.map(() => ({ requests: 0, seconds: 0, p50: [] as number[], p99: [] as number[], rt: 0, sql: 0, cpu: 0 }));
+  try {
+    for (const [m, [label]] of modes.entries()) {
+      log(`${label}: warming (one Q1 per book, then ${WARM_SECONDS} s of the Zipf load)…`);
+      await sweepQ1(targets[m]!.url, catalog, connections, 15);
+      await runQ1({ url: targets[m]!.url, connections, seconds: WARM_SECONDS, catalog, zipf: ZIPF, seed: 1 });
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [m, [label]] of modes.entries()) {
+        const target = targets[m]!;
+        const before = await target.counters();
+        const load = await runQ1({ url: target.url, connections, seconds: WINDOW_SECONDS, catalog, zipf: ZIPF, seed: 2 + round });
+        const after = await target.counters();
+        if (load.errors > 0) throw new Error(`${label}: ${load.errors} errors, e.g. ${load.errorSamples[0]}`);
+        const t = totals[m]!;
+        t.requests += load.requests;
+        t.seconds += load.seconds;
+        t.p50.push(load.p50Ms);
+        t.p99.push(load.p99Ms);
+        t.rt += after.redisRoundTrips - before.redisRoundTrips;
+        t.sql += after.statements - before.statements;
+        t.cpu += after.cpuMicros - before.cpuMicros;
+        log(`${label}, window ${round + 1}/${ROUNDS}: ${load.reqPerSec.toFixed(0)} req/s`);
+      }
+    }
+  } finally {
+    await Promise.all(targets.map((t) => t.close()));
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const results: Measured[] = modes.map(([label], m) => {
+    const t = totals[m]!;
+    return {
+      label, reqPerSec: t.requests / t.seconds, p50Ms: median(t.p50), p99Ms: median(t.p99),
+      roundTripsPerRequest: t.rt / t.requests, sqlPerRequest: t.sql / t.requests, cpuMsPerRequest: t.cpu / 1000 / t.requests,
+    };
+  });
+
+  const [off, on] = results as [Measured, Measured];
+  const fixed = (n: number, digits = 2) => n.toFixed(digits);
+  const row = (m: Measured) =>
+    `| ${m.label} | ${fixed(m.reqPerSec, 0)} | ${fixed(m.p50Ms)} | ${fixed(m.p99Ms)} | ${fixed(m.roundTripsPerRequest)} | ${fixed(m.sqlPerRequest, 3)} | ${fixed(m.cpuMsPerRequest, 3)} |`;
+  const report = [
+    '# In-process tier: warm Q1, tier off vs on',
+    '',
+    `\`npm run bench:local-tier\` — ${new Date().toISOString().slice(0, 10)}, ${db.driver}, ${cpus().length} cores, ` +
+      `${COUNTS.books} books (Zipf s = ${ZIPF}), ${connections} connections, warm-up: one Q1 per book + ${WARM_SECONDS} s, then ${ROUNDS} × ${WINDOW_SECONDS} s measured per mode in alternating windows, ` +
+      `load avg at end ${loadavg()[0]!.toFixed(2)}.`,
+    '',
+    'Q1: `book(id:) { id title priceCents reviewCount author { id name } reviews(first: 5) { totalCount edges { node { … } } } }`.',
+    'Both servers in their own process (the suite\'s target host), each starting with an empty cache, running side by side and measured in',
+    'alternating windows (p50/p99: median over the windows); the load generator (autocannon),',
+    'PostgreSQL and Redis share the machine. Redis RT/req: the store\'s round trips (lookups answered in process are none).',
+    '',
+    '| mode | req/s | p50 ms | p99 ms | Redis RT/req | SQL/req | server CPU ms/req |',
+    '|---|---|---|---|---|---|---|',
+    row(off),
+    row(on),
+    `| **on / off** | **${fixed(on.reqPerSec / off.reqPerSec)}×** | ${fixed(on.p50Ms / off.p50Ms)}× | ${fixed(on.p99Ms / off.p99Ms)}× | ` +
+      `${fixed(on.roundTripsPerRequest / off.roundTripsPerRequest)}× | | ${fixed(on.cpuMsPerRequest / off.cpuMsPerRequest)}× |`,
+    '',
+  ].join('\n');
+  console.log(report);
+  await writeFile(args.out, report);
+  log(`written to ${args.out}`);
+} finally {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}.*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  await db.drop();
+}

@@ -1,0 +1,207 @@
+import { LRUCache } from 'lru-cache';
+import type { CacheStore } from './cache-store.ts';
+
+export interface LocalTierOptions {
+  /** The keyspace prefix: keys are classified by what follows `<prefix>:<epoch>:`. */
+  readonly prefix: string;
+  /** Entries held at most (least recently used go first). */
+  readonly max: number;
+  /** Hard bound on an entry's age: the backstop for an invalidation message lost without a disconnect. */
+  readonly ttlMs: number;
+  /** The process's epoch: when it moves, every entry belongs to a retired epoch and is dropped. */
+  readonly epoch: () => number;
+  readonly observer?: LocalTierObserver;
+}
+
+export interface LocalTierObserver {
+  /** A whole getMany answered in process (no round trip). */
+  served?(keys: number): void;
+  /** A getMany sent to Redis (some key was not held, or the tier is off). */
+  forwarded?(keys: number): void;
+  /** Entries dropped because an invalidation named them (this process's or another's). */
+  evicted?(keys: number): void;
+  /** The tier was emptied: its subscription dropped, or the epoch moved. */
+  cleared?(reason: 'disconnected' | 'epoch'): void;
+}
+
+export interface LocalTierStats {
+  served: number;
+  forwarded: number;
+  evicted: number;
+  /** Redis answers not kept because an invalidation (or a disconnect) came while they were in flight. */
+  discarded: number;
+  cleared: number;
+}
+
+export interface LocalTier extends CacheStore {
+  readonly stats: LocalTierStats;
+  /** Whether reads may be served and kept locally (false until subscribed, and after a disconnect). */
+  active(): boolean;
+  /** Invalidation message: drops the named keys. */
+  evict(keys: readonly string[]): void;
+  /** The subscription is gone (messages may be lost): empty, and pass everything through. */
+  suspend(): void;
+  /** Subscribed again: reads issued from now on may be kept. */
+  resume(): void;
+  /** Entries held now (tests, metrics). */
+  size(): number;
+}
+
+/** Sentinel for a clock key Redis does not hold: an absent clock reads as 0. */
+const ABSENT_CLOCK = '';
+
+/** A held value and the invalidation clock read in the same round trip as it. */
+interface Held {
+  readonly value: string;
+  readonly clock: string;
+}
+
+const clockNumber = (clock: string) => (clock === ABSENT_CLOCK ? 0 : Number(clock));
+
+/**
+ * An in-process LRU in front of the Redis store, kept coherent by invalidation messages.
+ *
+ * Held locally: entity values (`:e:`), pages (`:p:`), generations (`:g:`) — exactly what an
+ * invalidation deletes or bumps, and so what its message names — and the invalidation clock. The
+ * clock is never evicted by messages: it only grows, and a batch that versions its fills with an
+ * older clock than Redis holds only refuses more fills (a fill is dropped when the entity's
+ * tombstone is newer than the clock read). A batch that needs Redis for any key re-reads the clock
+ * with it, so an old local clock is used only by batches served entirely from here. Leases and
+ * tombstones are never held: they coordinate processes, and a stale one would break that.
+ *
+ * Each held value remembers the clock read with it, and a lookup answered from here answers the
+ * clock as the *oldest* of those: whatever the batch builds from these values — a fill, or a whole
+ * response recording its dependencies — is versioned as of the moment the values were read from
+ * Redis, so an invalidation the tier has not heard of yet (its tombstone is newer) still refuses it.
+ * (Answering the latest clock seen would let a whole response built from a copy whose message is
+ * still on its way pass its dependency check for as long as it is stored.) Only requests that read
+ * the clock are kept: the loaders' lookups always do.
+ *
+ * A getMany is answered here only if every key is held; otherwise the whole request goes to Redis
+ * and its non-null answers are kept — unless an invalidation message (or a disconnect) arrived
+ * while it was in flight: Redis may have answered before that invalidation ran, and the message
+ * that would have dropped the copy has already been applied. An answer that came back before its
+ * message is kept and then dropped by it. Fills (setMany) are never kept: Redis may refuse them.
+ *
+ * Bound: a value is served at most until the invalidation's message reaches this process (it is
+ * published in the invalidation's own pipeline, before the writer answers, and the tier lets the
+ * event loop take received messages before it answers), and never longer than `ttlMs` after it was
+ * read from Redis.
+ */
+export function createLocalTier(inner: CacheStore, options: LocalTierOptions): LocalTier {
+  const lru = new LRUCache<string, Held>({ max: options.max, ttl: options.ttlMs });
+  const stats: LocalTierStats = { served: 0, forwarded: 0, evicted: 0, discarded: 0, cleared: 0 };
+  const observer = options.observer ?? {};
+  const ns = `${options.prefix}:`;
+  let active = false;
+  // Moves on every message, local invalidation and suspension: an answer is kept only if it did
+  // not move while the answer was in flight.
+  let sequence = 0;
+  let epoch: number | null = null; // read lazily: the tier is built before the epoch it follows
+
+  let turn: Promise<void> | null = null;
+  const nextTurn = () => (turn ??= new Promise<void>((resolve) => setImmediate(() => { turn = null; resolve(); })));
+
+  function clear(reason: 'disconnected' | 'epoch'): void {
+    lru.clear();
+    stats.cleared++;
+    observer.cleared?.(reason);
+  }
+
+  function evict(keys: readonly string[]): void {
+    sequence++;
+    let dropped = 0;
+    for (const key of keys) if (lru.delete(key)) dropped++;
+    stats.evicted += dropped;
+    if (dropped > 0) observer.evicted?.(dropped);
+  }
+
+  return {
+    stats,
+    active: () => active,
+    evict,
+    suspend() {
+      sequence++;
+      active = false;
+      clear('disconnected');
+    },
+    resume() {
+      active = true;
+    },
+    size: () => lru.size,
+
+    async getMany(keys) {
+      if (keys.length === 0) return [];
+      const current = options.epoch();
+      if (current !== epoch) {
+        if (epoch !== null) clear('epoch');
+        epoch = current;
+      }
+      if (active && keys.every((key) => lru.has(key))) {
+        // One event-loop turn first: a message this process has already received (it left Redis
+        // before the writer's reply, so before any request that follows that reply) may still wait
+        // in the poll queue behind the request's own I/O. Shared by every lookup of the turn.
+        await nextTurn();
+        const held = active ? keys.map((key) => lru.get(key)) : [];
+        if (held.length === keys.length && held.every((entry) => entry !== undefined)) {
+          stats.served++;
+          observer.served?.(keys.length);
+          const oldest = held.reduce((min, entry) => (clockNumber(entry!.clock) < clockNumber(min) ? entry!.clock : min), held[0]!.clock);
+          return keys.map((key, i) => {
+            if (kindOf(key, ns) !== 'clock') return held[i]!.value;
+            return oldest === ABSENT_CLOCK ? null : oldest;
+          });
+        }
+      }
+      stats.forwarded++;
+      observer.forwarded?.(keys.length);
+      const started = active ? sequence : -1;
+      const values = await inner.getMany(keys);
+      if (started !== sequence || !active || options.epoch() !== epoch) {
+        if (started >= 0) stats.discarded++;
+        return values;
+      }
+      const clockAt = keys.findIndex((key) => kindOf(key, ns) === 'clock');
+      if (clockAt < 0) return values; // no clock read with them: nothing to version them by
+      const clock = values[clockAt] ?? ABSENT_CLOCK;
+      keys.forEach((key, i) => {
+        const kind = kindOf(key, ns);
+        const value = values[i] ?? null;
+        if (kind === 'clock') lru.set(key, { value: clock, clock });
+        else if (kind === 'value' && value !== null) lru.set(key, { value, clock });
+      });
+      return values;
+    },
+
+    setMany(entries, releases) {
+      // A fill means its reader found the key missing or unservable (a page of an older generation
+      // than the one held): a held copy would keep sending readers to the database until its TTL.
+      for (const { key } of entries) lru.delete(key);
+      return inner.setMany(entries, releases);
+    },
+    acquire: (leases, generations) => inner.acquire(leases, generations),
+
+    async invalidate(request) {
+      try {
+        return await inner.invalidate(request);
+      } finally {
+        // Also when it failed: it may have happened, and a local copy must not outlive it.
+        evict([...request.entities.map((e) => e.key), ...request.generationKeys]);
+      }
+    },
+
+    increment: (key) => inner.increment(key),
+    raiseCounter: (key, floor) => inner.raiseCounter(key, floor),
+  };
+}
+
+/** What a key may be held as: a value (entity, page, generation), the clock, or never. */
+function kindOf(key: string, ns: string): 'value' | 'clock' | null {
+  if (!key.startsWith(ns)) return null;
+  const rest = key.slice(ns.length);
+  const kindAt = rest.indexOf(':') + 1; // after `<epoch>:`
+  if (kindAt === 0) return null;
+  if (rest.slice(kindAt) === 'clock') return 'clock';
+  const kind = rest.slice(kindAt, kindAt + 2);
+  return kind === 'e:' || kind === 'p:' || kind === 'g:' ? 'value' : null;
+}
