@@ -159,3 +159,21 @@ describe.each(testDrivers())('migrations on %s', (driver) => {
     }
   });
 });
+
+(testDrivers().includes('postgresql') ? describe : describe.skip)('migrations with several instances starting at once (PostgreSQL)', () => {
+  it('migrate once: the others wait on the advisory lock and find nothing pending', async () => {
+    const db = await createTestDatabase('postgresql', 'migrations-race');
+    try {
+      const orms = await Promise.all([1, 2, 3].map(() => openOrm({ databaseUrl: db.url })));
+      try {
+        const [row] = await orms[0]!.em.getConnection().execute<{ n: unknown }[]>('SELECT COUNT(*) AS n FROM mikro_orm_migrations');
+        expect(Number(row!.n)).toBe(postgresMigrations.length);
+        for (const orm of orms) expect(await orm.migrator.getPending()).toEqual([]);
+      } finally {
+        await Promise.all(orms.map((orm) => orm.close(true)));
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+});
