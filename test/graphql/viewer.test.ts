@@ -122,7 +122,7 @@ describe.each(testDrivers())('viewers and private data on %s', (driver) => {
     server.counters.reset();
     await as(token)(FAVORITES, { first: 2 });
     expect(server.counters.statements()).toEqual([]);
-    const accountKeys = await server.keys('*:e:Account:*');
+    const accountKeys = await server.keys('*:e:{Account:*');
     expect(accountKeys).toHaveLength(1);
     // Only what the resolvers need: never the password hash.
     expect(Object.keys(JSON.parse((await server.redis.get(accountKeys[0]!))!).v).sort()).toEqual(['email', 'id']);
