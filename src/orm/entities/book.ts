@@ -15,6 +15,12 @@ export const Book = defineEntity({
     author: () => p.manyToOne(Author).deleteRule('cascade').index(),
     reviews: () => p.oneToMany(Review).mappedBy('book'),
   },
+  // Keyset pages of the whole catalog by price or title, `(sort, id) > (?, ?) ORDER BY sort, id`,
+  // read these in order (either direction) instead of sorting every book for every page.
+  indexes: [
+    { properties: ['priceCents', 'id'] },
+    { properties: ['title', 'id'] },
+  ],
 });
 
 export type IBook = InferEntity<typeof Book>;
