@@ -161,7 +161,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       const request = scope.getStore();
       const em = orm.em.fork();
       // First: a bad token fails the request (401) before any loader exists.
-      const viewer = await authenticate(req, tokens, (id) => loaders.account.load(id));
+      const viewer = await authenticate(req, tokens, (id) => loaders.account.load(id), request?.verifiedAccount);
       const loaders = createLoaders({
         em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: request?.responseCache?.recorder,
         protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
@@ -175,6 +175,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       async answer(req, res, body) {
         const request = scope.getStore();
         const viewer = await verifiedAccountId(req, tokens);
+        if (request && viewer !== undefined) request.verifiedAccount = viewer;
         // A bad token: Apollo's context refuses the request (401); nothing is looked up.
         const plan = request && viewer !== undefined ? responseCache.plan(req, body, viewer) : null;
         if (!request || !plan) {

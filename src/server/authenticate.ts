@@ -16,7 +16,10 @@ const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+) *$/i;
  */
 export async function authenticate(
   req: IncomingMessage, tokens: Tokens, loadAccount: (id: number) => Promise<AccountRow | null>,
+  /** What verifiedAccountId already answered for this request (a valid token's account, or none). */
+  verified?: number | null,
 ): Promise<Viewer | null> {
+  if (verified !== undefined) return verified === null ? null : { accountId: verified, account: () => loadAccount(verified) };
   const header = req.headers.authorization;
   if (header === undefined) return null;
   const match = BEARER.exec(header);

@@ -18,6 +18,11 @@ export interface RequestState {
   readonly startedAt: number;
   /** Set once Apollo has resolved the operation (for the request's log line). */
   operationName?: string;
+  /**
+   * The bearer token's account id (null: anonymous) once verified, so a request that misses the
+   * response cache does not verify its token a second time in Apollo's context function.
+   */
+  verifiedAccount?: number | null;
   /** The whole-response cache's plan, when the request may be answered from or saved to it. */
   responseCache?: ResponseCachePlan;
 }
