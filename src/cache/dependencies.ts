@@ -10,7 +10,15 @@
  */
 export interface Dependencies {
   readonly clock: number;
+  /** Tombstones of entities read from the database (side fills): current while not newer than `clock`. */
   readonly tombstones: readonly string[];
+  /**
+   * Tombstones read in the same MGET as their entity's value, and their values then ('' for none),
+   * in pairs: current while unchanged. The clock alone cannot vouch for a value read from the cache:
+   * an invalidation INCRs the clock one round trip before it writes the tombstone and deletes the
+   * value, so a reader can see the new clock together with the old value.
+   */
+  readonly observed: readonly string[];
   /** Generation keys and the values the answer was built under, in pairs: [key, value, key, value…]. */
   readonly generations: readonly string[];
 }
@@ -18,7 +26,10 @@ export interface Dependencies {
 export interface DependencyRecorder {
   /** A batch read the invalidation clock (the first, smallest, reading is the one that counts). */
   clock(value: number, readAt: number): void;
+  /** An entity read from the database after the clock reading (a side fill). */
   entity(tombstoneKey: string): void;
+  /** An entity looked up in the cache, with its tombstone as read in the same MGET (null: none). */
+  observed(tombstoneKey: string, value: string | null): void;
   generation(key: string, value: string | null): void;
   /**
    * Something was read that no cache key versions (e.g. a row read straight from the database):
@@ -33,6 +44,7 @@ export function createDependencyRecorder(): DependencyRecorder {
   let clock: number | null = null;
   let firstReadAt = Number.POSITIVE_INFINITY;
   const tombstones = new Set<string>();
+  const observed = new Map<string, string>();
   const generations = new Map<string, string>();
   let refused: string | null = null;
 
@@ -43,6 +55,11 @@ export function createDependencyRecorder(): DependencyRecorder {
     },
     entity(tombstoneKey) {
       tombstones.add(tombstoneKey);
+    },
+    observed(tombstoneKey, value) {
+      const seen = value ?? '';
+      if ((observed.get(tombstoneKey) ?? seen) !== seen) refused ??= `tombstone ${tombstoneKey} moved while the request read it`;
+      else observed.set(tombstoneKey, seen);
     },
     generation(key, value) {
       if (value === null) refused ??= `generation ${key} unknown (store unreachable)`;
@@ -56,7 +73,7 @@ export function createDependencyRecorder(): DependencyRecorder {
       if (refused !== null) return { refused };
       if (clock === null) return { refused: 'nothing was read through the cache' };
       return {
-        dependencies: { clock, tombstones: [...tombstones], generations: [...generations].flat() },
+        dependencies: { clock, tombstones: [...tombstones], observed: [...observed].flat(), generations: [...generations].flat() },
         firstReadAt,
       };
     },

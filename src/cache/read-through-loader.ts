@@ -111,14 +111,17 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     const locations = keys.map(locate);
     const clockKey = options.clockKey();
     const generationKeys = [...new Set(locations.flatMap((l) => (l.generationKey ? [l.generationKey] : [])))];
-    const lookups = await reader.loadMany([clockKey, ...generationKeys, ...locations.map((l) => l.cacheKey)]);
+    const { recorder } = options;
+    // With a recorder, each entity's tombstone is read with its value (see Dependencies.observed).
+    const observedKeys = recorder ? locations.flatMap((l) => (l.tombstoneKey ? [l.tombstoneKey] : [])) : [];
+    const lookups = await reader.loadMany([clockKey, ...generationKeys, ...locations.map((l) => l.cacheKey), ...observedKeys]);
     const readAt = performance.now();
     const readClock = Number(asString(lookups[0]) ?? 0);
     const generations = new Map(generationKeys.map((key, i) => [key, asString(lookups[1 + i])]));
     const offset = 1 + generationKeys.length;
-    const { recorder } = options;
     recorder?.clock(readClock, readAt);
-    for (const location of locations) if (location.tombstoneKey) recorder?.entity(location.tombstoneKey);
+    const observedAt = offset + locations.length;
+    observedKeys.forEach((key, i) => recorder!.observed(key, asString(lookups[observedAt + i])));
 
     const results: (V | null)[] = new Array(keys.length).fill(null);
     const misses: number[] = [];

@@ -37,8 +37,9 @@ export interface ResponseStore {
 /**
  * Checks stored responses in order and answers the first still current, with its dependency
  * check done inside Redis, so a hit costs one round trip whatever the response was built from.
- * The value is `<header JSON>\n<body>`; the header holds the clock `c`, tombstone keys `t` and
- * generation pairs `g`. Current means: no tombstone newer than `c`, every generation unchanged.
+ * The value is `<header JSON>\n<body>`; the header holds the clock `c`, tombstone keys `t`,
+ * observed tombstone pairs `o` and generation pairs `g`. Current means: no tombstone of `t` newer
+ * than `c`, every tombstone of `o` and every generation unchanged.
  * A response found stale is deleted, so it is not checked again.
  * The dependency keys are not declared in KEYS: fine on a single Redis (Redis 7 allows it without
  * script flags); on a cluster they live in other slots, so there the check is done by the client
@@ -54,6 +55,10 @@ local function current(h)
     for _, v in ipairs(values) do
       if v and tonumber(v) > h.c then return false end
     end
+  end
+  local o = h.o
+  for i = 1, #o, 2 do
+    if (redis.call('GET', o[i]) or '') ~= o[i + 1] then return false end
   end
   local g = h.g
   for i = 1, #g, 2 do
@@ -106,10 +111,12 @@ export function createRedisResponseStore(
   async function isCurrent(raw: string): Promise<boolean> {
     const header = parseHeader(raw);
     if (!header) return false;
-    const generationKeys = header.g.filter((_, i) => i % 2 === 0);
-    const values = await commands.mget([...header.t, ...generationKeys]);
+    const pairs = [...header.o, ...header.g];
+    const pairKeys = pairs.filter((_, i) => i % 2 === 0);
+    const values = await commands.mget([...header.t, ...pairKeys]);
     const tombstonesOk = values.slice(0, header.t.length).every((v) => v === null || Number(v) <= header.c);
-    return tombstonesOk && generationKeys.every((_, j) => values[header.t.length + j] === header.g[j * 2 + 1]);
+    // An observed tombstone that is absent was recorded as ''; a generation is never absent.
+    return tombstonesOk && pairKeys.every((_, j) => (values[header.t.length + j] ?? '') === pairs[j * 2 + 1]);
   }
 
   async function timed<T>(operation: 'responseLookup' | 'responseSave', run: () => Promise<T>): Promise<T> {
@@ -144,7 +151,7 @@ export function createRedisResponseStore(
       const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
       if (ttl <= 0 || !usable()) return false;
       const header = JSON.stringify({
-        c: dependencies.clock, t: dependencies.tombstones, g: dependencies.generations,
+        c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations,
         a: response.maxAge, s: response.scope, at: response.storedAt,
       });
       try {
@@ -157,14 +164,14 @@ export function createRedisResponseStore(
   };
 }
 
-interface Header { c: number; t: string[]; g: string[]; a: number; s: 'PUBLIC' | 'PRIVATE'; at: number }
+interface Header { c: number; t: string[]; o: string[]; g: string[]; a: number; s: 'PUBLIC' | 'PRIVATE'; at: number }
 
 function parseHeader(raw: string): Header | null {
   const nl = raw.indexOf('\n');
   if (nl < 0) return null;
   try {
     const header = JSON.parse(raw.slice(0, nl)) as Header;
-    return Array.isArray(header.t) && Array.isArray(header.g) ? header : null;
+    return Array.isArray(header.t) && Array.isArray(header.o) && Array.isArray(header.g) ? header : null;
   } catch {
     return null;
   }
