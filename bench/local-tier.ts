@@ -65,7 +65,7 @@ try {
   // that load from elsewhere on a shared machine falls on both alike.
   const modes = [['tier off', 0], [`tier on (LOCAL_CACHE_MAX=${tierMax})`, tierMax]] as const;
   const targets = await Promise.all(modes.map(([, max]) =>
-    spawnTarget({ kind: 'ours', databaseUrl: db.url, redisUrl: args.redis, prefix: `${prefix}.${max}`, localCacheMax: max })));
+    spawnTarget({ kind: 'loadersOnly', databaseUrl: db.url, redisUrl: args.redis, prefix: `${prefix}.${max}`, localCacheMax: max })));
   const totals = modes.map(() => ({ requests: 0, seconds: 0, p50: [] as number[], p99: [] as number[], rt: 0, sql: 0, cpu: 0 }));
   try {
     for (const [m, [label]] of modes.entries()) {

@@ -31,6 +31,9 @@ describe.each(testDrivers())('in-process tier bound across two server processes 
     const env = {
       DATABASE_URL: db.url, CACHE_PREFIX: `t.tierbound.${randomBytes(4).toString('hex')}`,
       LOCAL_CACHE_MAX: '1000', LOCAL_CACHE_TTL_MS: '60000',
+      // The tier serves the resolver path: with the whole-response cache on, loader batches also read
+      // tombstones, which the tier never holds (README, In-process tier), and it would serve nothing.
+      RESPONSE_CACHE: 'off',
     };
     [writer, reader] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
   }, 60_000);
