@@ -1,6 +1,7 @@
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type CircuitBreaker from 'opossum';
 import { createRedisBreaker } from './redis-breaker.ts';
+import { timedRoundTrip } from './round-trip.ts';
 import type { RedisClient } from './redis-client.ts';
 import { createRedisCommands, type RedisCommand } from './redis-commands.ts';
 import type { StoreObserver, StoreOperation } from './store-observer.ts';
@@ -61,19 +62,8 @@ export function createRedisStore(
    */
   const GUARDED: ReadonlySet<StoreOperation> = new Set(['getMany', 'setMany', 'acquire']);
 
-  async function timed<T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    let sent = true;
-    try {
-      return (GUARDED.has(operation) ? await breaker.fire(run) : await run()) as T;
-    } catch (error) {
-      sent = (error as { code?: string }).code !== 'EOPENBREAKER'; // open circuit: nothing was sent
-      observer.failure?.(operation, error);
-      throw error;
-    } finally {
-      if (sent) observer.roundTrip?.(operation, commands, performance.now() - started);
-    }
-  }
+  const timed = <T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> =>
+    timedRoundTrip(observer, operation, commands, run, GUARDED.has(operation) ? breaker : undefined);
 
   const commands = createRedisCommands(redis);
 

@@ -1,9 +1,9 @@
-import type CircuitBreaker from 'opossum';
 import type { Dependencies } from './dependencies.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
 import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
 import { TOMBSTONE_TTL_MS } from './invalidator.ts';
+import { timedRoundTrip } from './round-trip.ts';
 import type { StoreObserver } from './store-observer.ts';
 
 /**
@@ -84,11 +84,11 @@ type ScriptRedis = RedisClient & { responseLookup(...keysAndCount: (string | num
 
 export function createRedisResponseStore(
   redis: RedisClient,
-  options: { observer?: StoreObserver; breaker?: CircuitBreaker<[() => Promise<unknown>], unknown>; usable?: () => boolean } = {},
+  options: { observer?: StoreObserver; usable?: () => boolean } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
-  const { observer = {}, breaker, usable = () => true } = options;
+  const { observer = {}, usable = () => true } = options;
   const commands = createRedisCommands(redis);
 
   /**
@@ -119,17 +119,8 @@ export function createRedisResponseStore(
     return tombstonesOk && pairKeys.every((_, j) => (values[header.t.length + j] ?? '') === pairs[j * 2 + 1]);
   }
 
-  async function timed<T>(operation: 'responseLookup' | 'responseSave', run: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    try {
-      return (breaker ? await breaker.fire(run) : await run()) as T;
-    } catch (error) {
-      observer.failure?.(operation, error);
-      throw error;
-    } finally {
-      observer.roundTrip?.(operation, 1, performance.now() - started);
-    }
-  }
+  const timed = <T>(operation: 'responseLookup' | 'responseSave', run: () => Promise<T>): Promise<T> =>
+    timedRoundTrip(observer, operation, 1, run);
 
   return {
     async lookup(keys) {
