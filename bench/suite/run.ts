@@ -17,9 +17,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { TARGET_KINDS, type TargetKind } from './targets.ts';
 import { formatReport, fullOptions, runSuite, smokeOptions, type SuiteResult } from './suite.ts';
 
-const usage = 'usage: node bench/suite/run.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--connections N] [--in-process] [--out FILE] [--json]';
+const usage = 'usage: node bench/suite/run.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--connections N] [--targets ours,loadersOnly,cacheOff,apollo] [--in-process] [--out FILE] [--json]';
 
 function parse() {
   try {
@@ -29,6 +30,7 @@ function parse() {
         'database-url': { type: 'string' },
         redis: { type: 'string' },
         connections: { type: 'string' },
+        targets: { type: 'string' },
         'in-process': { type: 'boolean', default: false },
         out: { type: 'string' },
         json: { type: 'boolean', default: false },
@@ -58,7 +60,13 @@ async function main(): Promise<number> {
     console.error(`--connections must be a positive integer\n${usage}`);
     return 2;
   }
+  const targets = args.targets?.split(',').map((t) => t.trim()) as TargetKind[] | undefined;
+  if (targets && (targets.length === 0 || targets.some((t) => !TARGET_KINDS.includes(t)))) {
+    console.error(`--targets takes a comma-separated list of ${TARGET_KINDS.join(', ')}\n${usage}`);
+    return 2;
+  }
   const overrides = {
+    ...(targets ? { targets } : {}),
     ...(args['database-url'] !== undefined ? { databaseServerUrl: args['database-url'] } : {}),
     ...(args.redis !== undefined ? { redisUrl: args.redis } : {}),
     ...(connections !== undefined ? { connections } : {}),

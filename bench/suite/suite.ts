@@ -17,7 +17,7 @@ import { openOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { createBenchDatabase, restoreCatalog, seedAndLoad } from './database.ts';
 import { spawnTarget, startTarget, TARGET_KINDS, TARGET_LABELS, type Target, type TargetCounters, type TargetKind } from './targets.ts';
-import { createPoster, Q1_QUERY, Q2_QUERY, runMixed, runQ1, runQ2, sweepQ1, zipfSampler, mulberry32, type LoadResult, type MixResult } from './workload.ts';
+import { createPoster, OPERATION_KINDS, Q1_QUERY, Q2_QUERY, runMixed, runQ1, runQ2, sweepQ1, zipfSampler, mulberry32, type LoadResult, type MixResult } from './workload.ts';
 
 export const SCENARIOS = ['Q1', 'Q2', 'Q3'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
@@ -350,12 +350,13 @@ export function formatReport(result: SuiteResult): string {
     lines.push('');
     lines.push('Q3 detail:');
     lines.push('');
-    lines.push('| target | reads | writes (price / title / review) | stale reads | stale values (price / title / reviewCount) | max staleness ms |');
-    lines.push('|---|---:|---:|---:|---:|---:|');
+    lines.push('| target | reads | writes (price / title / review) | stale reads | stale values (price / title / reviewCount) | max staleness ms | Q1 mean / p99 ms | Q2 mean / p99 ms | write mean / p99 ms |');
+    lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const m of q3) {
       const x = m.mix!;
       lines.push(`| ${TARGET_LABELS[m.target]} | ${int(x.reads)} | ${x.writes.price} / ${x.writes.title} / ${x.writes.review} | ` +
-        `${int(x.staleReads)} (${fixed((100 * x.staleReads) / Math.max(1, x.reads), 1)}%) | ${x.staleValues.priceCents} / ${x.staleValues.title} / ${x.staleValues.reviewCount} | ${fixed(x.maxStaleMs, 0)} |`);
+        `${int(x.staleReads)} (${fixed((100 * x.staleReads) / Math.max(1, x.reads), 1)}%) | ${x.staleValues.priceCents} / ${x.staleValues.title} / ${x.staleValues.reviewCount} | ${fixed(x.maxStaleMs, 0)} | ` +
+        OPERATION_KINDS.map((k) => `${fixed(x.latencyByKind[k].meanMs, 1)} / ${fixed(x.latencyByKind[k].p99Ms, 1)}`).join(' | ') + ' |');
     }
   }
 

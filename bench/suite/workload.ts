@@ -339,7 +339,12 @@ export interface MixResult extends LoadResult {
   readonly staleSamples: readonly string[];
   /** Books written during the run (database ids): the suite restores them afterwards. */
   readonly touchedBooks: readonly number[];
+  /** Latency by kind of operation (successful ones): where a closed loop's time goes. */
+  readonly latencyByKind: Record<OperationKind, { readonly count: number; readonly meanMs: number; readonly p50Ms: number; readonly p99Ms: number }>;
 }
+
+export const OPERATION_KINDS = ['Q1', 'Q2', 'write'] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 interface BookState {
   busy: boolean;
@@ -381,6 +386,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
   };
 
   const latencies = new Samples();
+  const kindLatencies: Record<OperationKind, Samples> = { Q1: new Samples(), Q2: new Samples(), write: new Samples() };
   let requests = 0;
   let reads = 0;
   let errors = 0;
@@ -447,7 +453,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
     return stale;
   };
 
-  const timed = async (query: string, variables: Record<string, unknown>): Promise<{ answer: GraphQLAnswer | null; t0: number }> => {
+  const timed = async (kind: OperationKind, query: string, variables: Record<string, unknown>): Promise<{ answer: GraphQLAnswer | null; t0: number }> => {
     const t0 = now();
     let answer: GraphQLAnswer | null = null;
     try {
@@ -456,13 +462,15 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
       error(`transport: ${(e as Error).message}`);
     }
     requests++;
-    if (answer && answer.status === 200 && answer.body?.data && !answer.body.errors) latencies.push(now() - t0);
-    else if (answer) error(`HTTP ${answer.status} ${answer.text}`);
+    if (answer && answer.status === 200 && answer.body?.data && !answer.body.errors) {
+      latencies.push(now() - t0);
+      kindLatencies[kind].push(now() - t0);
+    } else if (answer) error(`HTTP ${answer.status} ${answer.text}`);
     return { answer, t0 };
   };
 
   const readQ1 = async (b: number): Promise<void> => {
-    const { answer, t0 } = await timed(Q1_QUERY, { id: catalog.gids[b] });
+    const { answer, t0 } = await timed('Q1', Q1_QUERY, { id: catalog.gids[b] });
     reads++;
     const book = answer?.body?.data?.book;
     if (!answer?.body?.data) return;
@@ -472,7 +480,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
 
   const readQ2 = async (chain: ChainContext): Promise<void> => {
     const after = chain.after ?? null;
-    const { answer, t0 } = await timed(Q2_QUERY, { after });
+    const { answer, t0 } = await timed('Q2', Q2_QUERY, { after });
     reads++;
     chain.after = null;
     const page = answer?.body?.data?.books;
@@ -513,7 +521,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
     }
     const slot = acks.length;
     acks.push(Number.POSITIVE_INFINITY); // issued, not acknowledged
-    const { answer } = await timed(query, variables);
+    const { answer } = await timed('write', query, variables);
     writes[kind]++;
     if (answer?.body?.data && !answer.body.errors && ok(answer.body.data)) acks[slot] = now();
     else if (answer?.body?.data) error(`${kind}: unexpected answer ${answer.text}`);
@@ -552,5 +560,10 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
     p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99),
     errors, errorSamples, reads, writes, staleReads, staleValues, maxStaleMs, impossible, staleSamples,
     touchedBooks: [...state.keys()].map((b) => catalog.dbIds[b]!),
+    latencyByKind: Object.fromEntries(OPERATION_KINDS.map((kind) => {
+      const all = kindLatencies[kind].sorted();
+      const mean = all.length === 0 ? Number.NaN : all.reduce((sum, x) => sum + x, 0) / all.length;
+      return [kind, { count: all.length, meanMs: mean, p50Ms: percentile(all, 0.5), p99Ms: percentile(all, 0.99) }];
+    })) as MixResult['latencyByKind'],
   };
 }

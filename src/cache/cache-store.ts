@@ -37,6 +37,8 @@ export interface EntityEviction {
 export interface InvalidationRequest {
   readonly entities: readonly EntityEviction[];
   readonly generationKeys: readonly string[];
+  /** Range bucket tombstones to set to the new clock, like entity tombstones (nothing to delete). */
+  readonly rangeTombstoneKeys?: readonly string[];
   readonly clockKey: string;
   /** How long tombstones live: longer than any read-to-fill gap (fills older than this are dropped). */
   readonly tombstoneTtlMs: number;

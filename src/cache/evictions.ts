@@ -1,11 +1,13 @@
 /**
- * A set of eviction requests: entity keys to delete and list families whose generation to bump.
+ * A set of eviction requests: entity keys to delete, list families whose generation to bump, and
+ * sort values of range-bucketed families that a row left or entered (see range-buckets.ts).
  * Requests from every source of one unit of work (the mutation resolver, the ORM subscriber) land in
  * one set, so duplicates collapse before anything is sent.
  */
 export class Evictions {
   readonly #entities = new Map<string, { type: string; id: string }>();
   readonly #families = new Set<string>();
+  readonly #ranges = new Map<string, Set<number>>();
 
   /** Delete the cached entity (or per-entity aggregate) `type:id`. */
   entity(type: string, id: string | number): this {
@@ -20,9 +22,21 @@ export class Evictions {
     return this;
   }
 
+  /**
+   * A row of the sorted family `name` moved from sort value `from` to `to` without the list's
+   * membership changing: only pages whose value range holds either value are affected.
+   */
+  reorder(name: string, from: number, to: number): this {
+    let values = this.#ranges.get(name);
+    if (!values) this.#ranges.set(name, (values = new Set()));
+    values.add(from).add(to);
+    return this;
+  }
+
   merge(other: Evictions): this {
     for (const { type, id } of other.entities()) this.entity(type, id);
     for (const name of other.families()) this.family(name);
+    for (const { family, value } of other.ranges()) this.reorder(family, value, value);
     return this;
   }
 
@@ -34,12 +48,21 @@ export class Evictions {
     return this.#families;
   }
 
+  /** Sort values that rows left or entered, per family (a family bumped whole needs none). */
+  *ranges(): Iterable<{ family: string; value: number }> {
+    for (const [family, values] of this.#ranges) {
+      if (this.#families.has(family)) continue;
+      for (const value of values) yield { family, value };
+    }
+  }
+
   get size(): number {
-    return this.#entities.size + this.#families.size;
+    return this.#entities.size + this.#families.size + this.#ranges.size;
   }
 
   /** A stable, sorted description (for logs, traces and test assertions). */
-  describe(): { entities: string[]; families: string[] } {
-    return { entities: [...this.#entities.keys()].sort(), families: [...this.#families].sort() };
+  describe(): { entities: string[]; families: string[]; ranges: string[] } {
+    const ranges = [...this.ranges()].map(({ family, value }) => `${family}@${value}`);
+    return { entities: [...this.#entities.keys()].sort(), families: [...this.#families].sort(), ranges: ranges.sort() };
   }
 }

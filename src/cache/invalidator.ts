@@ -3,15 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CacheStore, InvalidationRequest } from './cache-store.ts';
 import { Evictions } from './evictions.ts';
 import { invalidatedChannel, type Keyspace } from './keyspace.ts';
-import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
+import { TOMBSTONE_TTL_MS } from './lifetimes.ts';
+import { bucketsOfValue } from './range-buckets.ts';
 
-/**
- * How long an invalidation is remembered. It must outlive every reader that may still act on a read
- * from before it: a loader's fill (at most MAX_FILL_AGE_MS old) and a stored whole response (its
- * TTL is capped at RESPONSE_MAX_TTL_SECONDS, see response-store.ts) — once the tombstone is gone,
- * nothing built before the invalidation may exist any more.
- */
-export const TOMBSTONE_TTL_MS = 10 * 60_000;
+/** How long an invalidation is remembered: see lifetimes.ts. */
+export { TOMBSTONE_TTL_MS };
 
 /** Pause before an invalidation that failed is sent again. */
 const RETRY_DELAY_MS = 25;
@@ -33,7 +29,7 @@ export interface Invalidator {
   unitOfWork<T>(work: (evictions: Evictions) => Promise<T>): Promise<T>;
   /** The open unit of work of the current async context, if any. */
   current(): Evictions | undefined;
-  /** Applies evictions now: one pipeline of DEL (entities) and INCR (families). Never rejects. */
+  /** Applies evictions now: one pipeline of DEL (entities), INCR (families) and range tombstones. Never rejects. */
   apply(evictions: Evictions): Promise<void>;
 }
 
@@ -59,6 +55,8 @@ export function createInvalidator(
         key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
       })),
       generationKeys: [...evictions.families()].map((family) => keyspace.generation(family)),
+      rangeTombstoneKeys: [...new Set([...evictions.ranges()].flatMap(({ family, value }) =>
+        bucketsOfValue(value).map((bucket) => keyspace.rangeTombstone(family, bucket))))],
       clockKey: keyspace.clock(),
       tombstoneTtlMs: TOMBSTONE_TTL_MS,
       epochKey: epoch?.key,

@@ -12,6 +12,10 @@
  *   p:n:clock                 the invalidation clock: INCR'd by every invalidation, read by every batch
  *   p:n:t:{<Type>:<id>}       an entity's tombstone: the clock of its last invalidation (short TTL);
  *                             a fill is dropped when the tombstone is newer than the filler's read
+ *   p:n:t:{<family>}:<bucket> a range bucket's tombstone (range-buckets.ts): the clock of the last
+ *                             write that moved a row of a sorted family into or out of the bucket;
+ *                             a page covering the bucket is served only while it is not newer than
+ *                             the clock read before the page was built
  *   p:n:l:e:{…} / p:n:l:p:{…} fill leases of an entity or a page (same tag as what they guard):
  *                             one filler per miss, others wait
  *   p:n:r:{<hash>}[:<viewer>] one whole serialized response and what it was built from (clock,
@@ -36,6 +40,8 @@ export interface Keyspace {
   page(family: string, variant: string): string;
   clock(): string;
   tombstone(type: string, id: string | number): string;
+  /** The tombstone of one range bucket (`<level>.<index>`, see range-buckets.ts) of a sorted family. */
+  rangeTombstone(family: string, bucket: string): string;
   entityLease(type: string, id: string | number): string;
   pageLease(family: string, variant: string): string;
   /** A whole response: `hash` names operation and variables, `viewer` the account of a PRIVATE one. */
@@ -101,6 +107,7 @@ export function createKeyspace(prefix: string, currentEpoch: () => number): Keys
     page: (family, variant) => `${ns()}:p:${pageTag(family, variant)}`,
     clock: () => `${ns()}:clock`,
     tombstone: (type, id) => `${ns()}:t:${entityTag(type, id)}`,
+    rangeTombstone: (family, bucket) => `${ns()}:t:{${assertPart('family', family)}}:${assertPart('range bucket', bucket)}`,
     entityLease: (type, id) => `${ns()}:l:e:${entityTag(type, id)}`,
     pageLease: (family, variant) => `${ns()}:l:p:${pageTag(family, variant)}`,
     response: (hash, viewer) => `${ns()}:r:{${assertPart('response hash', hash)}}${viewer === undefined ? '' : `:${assertPart('viewer', viewer)}`}`,

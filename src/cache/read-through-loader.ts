@@ -4,6 +4,7 @@ import DataLoader from 'dataloader';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type { DependencyRecorder } from './dependencies.ts';
 import type { KeyReader } from './key-reader.ts';
+import { CHECKED_MAX_TTL_SECONDS, MAX_FILL_AGE_MS } from './lifetimes.ts';
 
 /** Where one loader key lives in the cache. */
 export interface CacheLocation {
@@ -80,12 +81,26 @@ export interface ReadThroughOptions<K, V> {
   readonly recorder?: DependencyRecorder;
   /** Test seam: runs after the database read and before the fill (to force interleavings). */
   readonly beforeFill?: (name: string, keys: readonly K[]) => Promise<void>;
+  /**
+   * Range dependencies of a value (a page of a range-bucketed list, see range-buckets.ts): the
+   * tombstones of the buckets it covers, or null when the key has none. A value that has them is
+   * stored with the clock read before it was built, and served only while none of them is newer
+   * (checked in one more round trip, for all such hits of a batch at once).
+   */
+  readonly rangesOf?: (key: K, value: V) => readonly string[] | null;
 }
 
-type Envelope<V> = { v: V; g?: string };
+/** A stored value: `g` the generation it was built under, `c` the clock read before it was built. */
+type Envelope<V> = { v: V; g?: string; c?: number };
 
-/** Tombstones outlive this by far (see Invalidator): an older read is never filled. */
-export const MAX_FILL_AGE_MS = 30_000;
+/** A value found in the store that its generation allows, and the range tombstones still to check. */
+interface Candidate<V> {
+  readonly value: V;
+  readonly clock: number | undefined;
+  readonly ranges: readonly string[] | null;
+}
+
+export { MAX_FILL_AGE_MS };
 
 /**
  * A per-request DataLoader that reads through the cache: one lookup round trip for all keys of a
@@ -125,8 +140,8 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
 
     const results: (V | null)[] = new Array(keys.length).fill(null);
     const misses: number[] = [];
-    locations.forEach((location, i) => {
-      const value = servable<V>(asString(lookups[offset + i]), location, generations);
+    const served = await settle(keys.map((_, i) => asString(lookups[offset + i])), keys.map((_, i) => i));
+    served.forEach((value, i) => {
       if (value !== undefined) results[i] = value;
       else misses.push(i);
     });
@@ -158,9 +173,10 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
         unborn.map((key) => ({ key, initial: String(randomStart()) })),
       );
       unborn.forEach((key, j) => generations.set(key, granted.generations[j] ?? null));
+      // A filler may have finished (and released its lease) since the lookup: use its value.
+      const finished = await settle(granted.values, leased);
       leased.forEach((i, j) => {
-        // A filler may have finished (and released its lease) since the lookup: use its value.
-        const value = servable<V>(granted.values[j] ?? null, locations[i]!, generations);
+        const value = finished[j];
         if (value !== undefined) {
           results[i] = value;
           if (granted.acquired[j]) lateReleases.push({ key: locations[i]!.leaseKey!, token: `${token}.${i}` });
@@ -202,10 +218,17 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
         }
         const g = generationKey ? generations.get(generationKey) : undefined;
         if (g === null) return; // the generation could not be established: do not guess one
+        const ranges = options.rangesOf?.(keys[keyIndex]!, value) ?? null;
+        // Read from the database after the clock reading: current while no bucket is newer.
+        for (const key of ranges ?? []) options.recorder?.entity(key);
+        const envelope: Envelope<V> = { v: value };
+        if (g !== undefined) envelope.g = g;
+        if (ranges) envelope.c = readClock;
         fills.push({
           key: cacheKey,
-          value: JSON.stringify(g === undefined ? { v: value } : { v: value, g }),
-          ttlSeconds: ttlOf(keys[keyIndex]!),
+          value: JSON.stringify(envelope),
+          // Range tombstones expire: nothing they must prove stale may outlive them.
+          ttlSeconds: ranges ? Math.min(ttlOf(keys[keyIndex]!), CHECKED_MAX_TTL_SECONDS) : ttlOf(keys[keyIndex]!),
           guard: guardOf(tombstoneKey),
           lease: token && leaseKey ? { key: leaseKey, token } : undefined,
         });
@@ -234,8 +257,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
         pendingGenerations.forEach((key, j) => generations.set(key, values[j] ?? generations.get(key) ?? null));
         const leaseAt = pendingGenerations.length + pending.length;
         const stillHeld: number[] = [];
+        const delivered = await settle(pending.map((_, j) => values[pendingGenerations.length + j] ?? null), pending);
         pending.forEach((keyIndex, j) => {
-          const value = servable<V>(values[pendingGenerations.length + j] ?? null, locations[keyIndex]!, generations);
+          const value = delivered[j];
           if (value !== undefined) results[keyIndex] = value;
           else if (values[leaseAt + j] === null) gaveUp.push(keyIndex); // no filler any more: read it ourselves
           else stillHeld.push(keyIndex);
@@ -246,20 +270,51 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       observer?.waited?.(name, indexes.length - leftover.length, leftover.length);
       return leftover;
     }
+
+    /**
+     * The values among `raws` (stored entries of the keys at `indexes`) that may be served, or
+     * undefined: current generation, and for values with range dependencies, no bucket tombstone
+     * newer than the clock the value was built under — all read in one round trip, and recorded
+     * as observed (like an entity's tombstone read with its value).
+     */
+    async function settle(raws: readonly (string | null)[], indexes: readonly number[]): Promise<(V | undefined)[]> {
+      const candidates = raws.map((raw, j) => candidate(raw, indexes[j]!));
+      const rangeKeys = [...new Set(candidates.flatMap((c) => c?.ranges ?? []))];
+      if (rangeKeys.length === 0) return candidates.map((c) => c?.value);
+      const read = await store.getMany(rangeKeys);
+      const tombstones = new Map(rangeKeys.map((key, i) => [key, read[i] ?? null]));
+      return candidates.map((c) => {
+        if (!c) return undefined;
+        if (!c.ranges) return c.value;
+        const current = c.ranges.every((key) => Number(tombstones.get(key) ?? 0) <= c.clock!);
+        if (!current) return undefined;
+        for (const key of c.ranges) options.recorder?.observed(key, tombstones.get(key) ?? null);
+        return c.value;
+      });
+    }
+
+    function candidate(raw: string | null, keyIndex: number): Candidate<V> | undefined {
+      const envelope = servable<V>(raw, locations[keyIndex]!, generations);
+      if (!envelope) return undefined;
+      const ranges = options.rangesOf?.(keys[keyIndex]!, envelope.v) ?? null;
+      // A value that needs range checks but was stored without its clock cannot be checked.
+      if (ranges && typeof envelope.c !== 'number') return undefined;
+      return { value: envelope.v, clock: envelope.c, ranges };
+    }
   }
 
   return new DataLoader<K, V | null, string>(batch, { cacheKeyFn: options.memoKey ?? ((k) => String(k)) });
 }
 
-/** The cached value if it may be served (pages: only under their current generation), else undefined. */
-function servable<V>(raw: string | null, location: CacheLocation, generations: Map<string, string | null>): V | undefined {
+/** The stored entry if its generation allows it (pages: only their current one), else undefined. */
+function servable<V>(raw: string | null, location: CacheLocation, generations: Map<string, string | null>): Envelope<V> | undefined {
   const envelope = decode<V>(raw);
   if (!envelope) return undefined;
   if (location.generationKey) {
     const current = generations.get(location.generationKey);
     if (current === null || current === undefined || envelope.g !== current) return undefined;
   }
-  return envelope.v;
+  return envelope;
 }
 
 /** Generations start at a random point in a 2^48 range, never at a value a lost counter had. */

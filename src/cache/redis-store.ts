@@ -124,12 +124,14 @@ export function createRedisStore(
       }
     },
 
-    async invalidate({ entities, generationKeys, clockKey, tombstoneTtlMs, epochKey, announce }) {
+    async invalidate({ entities, generationKeys, rangeTombstoneKeys = [], clockKey, tombstoneTtlMs, epochKey, announce }) {
       // Tombstones carry the clock *after* this INCR, so a filler that read the clock before it
       // (and so may hold pre-commit data) is refused; one that read it after read committed data.
-      const clock = entities.length > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
+      const tombstones = entities.length + rangeTombstoneKeys.length;
+      const clock = tombstones > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
       const results = await execPipeline('invalidate', (p) => {
         for (const { tombstoneKey } of entities) p.push({ name: 'cacheTombstone', keys: [tombstoneKey], args: [clock, tombstoneTtlMs] });
+        for (const key of rangeTombstoneKeys) p.push({ name: 'cacheTombstone', keys: [key], args: [clock, tombstoneTtlMs] });
         // After the tombstones: a fill racing this pipeline is either refused or deleted here. (On
         // a cluster the DEL is split per slot; each entity's tombstone shares its slot and so still
         // runs first, on the same connection.)

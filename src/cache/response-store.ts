@@ -1,17 +1,12 @@
 import type { Dependencies } from './dependencies.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
-import { MAX_FILL_AGE_MS } from './read-through-loader.ts';
-import { TOMBSTONE_TTL_MS } from './invalidator.ts';
+import { CHECKED_MAX_TTL_SECONDS } from './lifetimes.ts';
 import { timedRoundTrip } from './round-trip.ts';
 import type { StoreObserver } from './store-observer.ts';
 
-/**
- * A stored response lives at most this long, whatever its cache policy says: the tombstones that
- * can prove it stale live TOMBSTONE_TTL_MS, and it may have been stored up to MAX_FILL_AGE_MS
- * after its first read. (Generations never expire, so pages need no such bound.)
- */
-export const RESPONSE_MAX_TTL_SECONDS = Math.floor((TOMBSTONE_TTL_MS - MAX_FILL_AGE_MS) / 1000);
+/** A stored response lives at most this long, whatever its cache policy says (see lifetimes.ts). */
+export const RESPONSE_MAX_TTL_SECONDS = CHECKED_MAX_TTL_SECONDS;
 
 export interface StoredResponse {
   /** The serialized GraphQL response, exactly as sent the first time. */

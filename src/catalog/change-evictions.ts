@@ -1,5 +1,5 @@
 import type { Evictions } from '../cache/evictions.ts';
-import { BOOK_ORDER_FIELDS, CachedType, families, type BookOrderField } from './families.ts';
+import { BOOK_ORDER_FIELDS, CachedType, families, MISSING_YEAR_SORT, RANGE_ORDER_FIELDS, type BookOrderField } from './families.ts';
 
 /**
  * What a change to a row makes stale, as a pure function of the row's key fields before and after
@@ -75,11 +75,22 @@ export function bookChanged(
     }
   }
   for (const [field, fact] of Object.entries(SORT_FACT) as [Exclude<BookOrderField, 'ID'>, keyof BookFacts][]) {
-    if (before[fact] !== after[fact]) {
-      e.family(families.books(field)).family(families.authorBooks(after.authorId, field));
+    if (before[fact] === after[fact]) continue;
+    const lists = [families.books(field), families.authorBooks(after.authorId, field)];
+    if (RANGE_ORDER_FIELDS.has(field)) {
+      // Same members, new order: only pages around the old and the new value. (A moved book's
+      // author lists were bumped whole above, which covers their ranges.)
+      for (const list of lists) e.reorder(list, sortNumber(before[fact]), sortNumber(after[fact]));
+    } else {
+      for (const list of lists) e.family(list);
     }
   }
   return e;
+}
+
+/** A numeric sort fact as the list's ORDER BY sees it (see book-order.ts: a missing year sorts first). */
+function sortNumber(value: BookFacts[keyof BookFacts]): number {
+  return value === null ? MISSING_YEAR_SORT : Number(value);
 }
 
 export function reviewChanged(e: Evictions, before: ReviewFacts | null, after: ReviewFacts | null): Evictions {

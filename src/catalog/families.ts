@@ -6,6 +6,16 @@
 export const BOOK_ORDER_FIELDS = ['ID', 'TITLE', 'PRICE', 'PUBLISHED_YEAR'] as const;
 export type BookOrderField = (typeof BOOK_ORDER_FIELDS)[number];
 
+/** The sort value of a book without a published year (the smallest int4: first in ASC order). */
+export const MISSING_YEAR_SORT = -2147483648;
+
+/**
+ * Book orders by a numeric value: their families are range-bucketed (cache/range-buckets.ts), so a
+ * write that changes the value invalidates only pages near the old and the new value. Orders by text
+ * are not: a collation's order is not a function the server can bucket by.
+ */
+export const RANGE_ORDER_FIELDS: ReadonlySet<BookOrderField> = new Set(['PRICE', 'PUBLISHED_YEAR']);
+
 export const CachedType = {
   Author: 'Author',
   Book: 'Book',

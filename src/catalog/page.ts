@@ -10,6 +10,11 @@ export interface Page {
   readonly sortValues: readonly SortValue[];
   readonly total: number;
   readonly hasNext: boolean;
+  /**
+   * The sort value of the row after the last one (when hasNext): with the cursor, it bounds the
+   * value range the page depends on (a row entering or leaving that range is what changes it).
+   */
+  readonly nextSortValue?: SortValue;
 }
 
 /** `favorite`: an account's favorites, listing books (page ids are book ids). */

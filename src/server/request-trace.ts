@@ -19,7 +19,7 @@ export interface CacheTrace {
   readonly filled: TracedList;
   readonly sql: TracedList;
   readonly redis: { readonly roundTrips: number; readonly byOperation: Readonly<Partial<Record<StoreOperation, number>>> };
-  readonly evictions: { readonly entities: TracedList; readonly families: TracedList };
+  readonly evictions: { readonly entities: TracedList; readonly families: TracedList; readonly ranges: TracedList };
 }
 
 class BoundedList {
@@ -46,6 +46,8 @@ export class RequestTrace {
   readonly #sql = new BoundedList();
   readonly #entities = new BoundedList();
   readonly #families = new BoundedList();
+  /** `family@value`: sort values of range-bucketed lists that a row left or entered. */
+  readonly #ranges = new BoundedList();
   readonly #redis = new Map<StoreOperation, number>();
 
   readonly loader: LoaderObserver = {
@@ -68,9 +70,10 @@ export class RequestTrace {
   }
 
   evicted(evictions: Evictions): void {
-    const { entities, families } = evictions.describe();
+    const { entities, families, ranges } = evictions.describe();
     for (const entity of entities) this.#entities.add(entity);
     for (const family of families) this.#families.add(family);
+    for (const range of ranges) this.#ranges.add(range);
   }
 
   toJSON(): CacheTrace {
@@ -81,7 +84,7 @@ export class RequestTrace {
       filled: this.#filled.toJSON(),
       sql: this.#sql.toJSON(),
       redis: { roundTrips: [...this.#redis.values()].reduce((a, b) => a + b, 0), byOperation },
-      evictions: { entities: this.#entities.toJSON(), families: this.#families.toJSON() },
+      evictions: { entities: this.#entities.toJSON(), families: this.#families.toJSON(), ranges: this.#ranges.toJSON() },
     };
   }
 }

@@ -139,6 +139,27 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect((await send(server, BOOKS_BY_PRICE)).cache).toBe('HIT');
   });
 
+  it('a price change far from a PRICE page keeps its answer; one into the page makes it miss', async () => {
+    const prices = await server.app.orm.em.fork().execute<{ id: number; price_cents: number }[]>('SELECT id, price_cents FROM book ORDER BY price_cents DESC, id DESC');
+    const dearest = prices[0]!;
+    const first = await send(server, BOOKS_BY_PRICE);
+    expect(first.cache).toBe('MISS');
+    const setPrice = (id: number, price: number) =>
+      server.gql(`mutation { updateBook(id: "${gid('Book', id)}", input: { priceCents: ${price} }) { id } }`);
+
+    // The dearest book gets dearer: nowhere near the three cheapest (range buckets apart).
+    expect((await setPrice(Number(dearest.id), Number(dearest.price_cents) + 900)).errors).toBeUndefined();
+    const kept = await send(server, BOOKS_BY_PRICE);
+    expect(kept.cache).toBe('HIT');
+    expect(kept.text).toBe(first.text);
+
+    // Now it becomes the cheapest: the page's answer is rebuilt, with it first.
+    expect((await setPrice(Number(dearest.id), 1)).errors).toBeUndefined();
+    const moved = await send(server, BOOKS_BY_PRICE);
+    expect(moved.cache).toBe('MISS');
+    expect(moved.body.data.books.edges[0].node).toMatchObject({ id: gid('Book', Number(dearest.id)), priceCents: 1 });
+  });
+
   it('writes that skip the resolvers (a native ORM update, caught by the change feed) invalidate too', async () => {
     await send(server, BOOK, { variables: { id: gid('Book', 5) } });
     await server.app.orm.em.fork().execute("UPDATE book SET title = 'Changed by SQL' WHERE id = 5");

@@ -1,4 +1,4 @@
-import type { BookOrderField } from '../../catalog/families.ts';
+import { MISSING_YEAR_SORT, type BookOrderField } from '../../catalog/families.ts';
 import type { Direction, SortSpec } from '../../catalog/page.ts';
 
 /**
@@ -10,7 +10,7 @@ const EXPRESSION: Record<BookOrderField, string> = {
   ID: 'id',
   TITLE: 'title',
   PRICE: 'price_cents',
-  PUBLISHED_YEAR: 'COALESCE(published_year, -2147483648)',
+  PUBLISHED_YEAR: `COALESCE(published_year, ${MISSING_YEAR_SORT})`,
 };
 
 /** Books' default order: newest first. */

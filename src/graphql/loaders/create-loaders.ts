@@ -15,7 +15,7 @@ import { loadBookStats } from '../../orm/queries/load-book-stats.ts';
 import { loadPages } from '../../orm/queries/load-pages.ts';
 import { loadRowsById } from '../../orm/queries/load-rows-by-id.ts';
 import type { TtlOf } from '../cache-policy.ts';
-import { pageLocation, pageVariant, familyOf } from './page-location.ts';
+import { pageLocation, pageRanges, pageVariant, familyOf } from './page-location.ts';
 
 export interface LoaderDependencies {
   readonly em: SqlEntityManager;
@@ -93,6 +93,7 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer, protection
     name: 'Page',
     locate: (spec) => pageLocation(keyspace, spec),
     memoKey: (spec) => `${familyOf(spec)}:${pageVariant(spec)}`,
+    rangesOf: (spec, page) => pageRanges(keyspace, spec, page),
     ttlSeconds: (spec) => ttlOf(CONNECTION_TYPE[spec.table]),
     async fetch(specs, sideFill) {
       const loaded = await loadPages(em, specs);

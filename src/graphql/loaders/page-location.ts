@@ -1,7 +1,8 @@
 import type { Keyspace } from '../../cache/keyspace.ts';
+import { bucketsCovering } from '../../cache/range-buckets.ts';
 import type { CacheLocation } from '../../cache/read-through-loader.ts';
-import { families, type BookOrderField } from '../../catalog/families.ts';
-import type { PageSpec } from '../../catalog/page.ts';
+import { families, RANGE_ORDER_FIELDS, type BookOrderField } from '../../catalog/families.ts';
+import type { Page, PageSpec, SortValue } from '../../catalog/page.ts';
 import { encodeCursor } from '../connections/cursor.ts';
 
 /** Which family a page belongs to: the rule that decides what a write must invalidate. */
@@ -30,4 +31,24 @@ export function pageLocation(keyspace: Keyspace, spec: PageSpec): CacheLocation 
   const family = familyOf(spec);
   const variant = pageVariant(spec);
   return { cacheKey: keyspace.page(family, variant), generationKey: keyspace.generation(family), leaseKey: keyspace.pageLease(family, variant) };
+}
+
+/**
+ * The range bucket tombstones a page depends on (range-bucketed book orders only, else null): the
+ * buckets covering the values from its cursor to the row after its last one — the rows whose
+ * arrival or departure would change it. A missing end is open (the list's start or end).
+ */
+export function pageRanges(keyspace: Keyspace, spec: PageSpec, page: Page): string[] | null {
+  if (spec.table !== 'book' || !RANGE_ORDER_FIELDS.has(spec.sort.name.split('.')[1] as BookOrderField)) return null;
+  const ascending = spec.sort.direction === 'ASC';
+  const start = spec.after ? numeric(spec.after.value) : ascending ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  const end = page.hasNext ? numeric(page.nextSortValue) : ascending ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+  const family = familyOf(spec);
+  const buckets = ascending ? bucketsCovering(start, end) : bucketsCovering(end, start);
+  return buckets.map((bucket) => keyspace.rangeTombstone(family, bucket));
+}
+
+/** A numeric sort value; anything else (never expected) is NaN, which depends on every write. */
+function numeric(value: SortValue | undefined): number {
+  return typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : Number.NaN;
 }

@@ -104,6 +104,7 @@ async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[]): Prom
         sortValues: listed.map((r) => normalizeSort(r._sort)),
         total,
         hasNext: all.length > spec.first,
+        ...(all.length > spec.first ? { nextSortValue: normalizeSort(all[spec.first]!._sort) } : {}),
       },
     });
   }

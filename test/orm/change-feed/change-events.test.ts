@@ -11,12 +11,24 @@ const allOrders = (prefix: string) => ['ID', 'PRICE', 'PUBLISHED_YEAR', 'TITLE']
 describe('evictionsForChanges', () => {
   it("evicts a book and the title-ordered lists when a book's title changes", () => {
     expect(describeOf({ table: 'book', old: book(), new: book({ title: 'Dune Messiah' }) })).toEqual({
-      entities: ['Book:42'], families: ['author.7.books.TITLE', 'books.TITLE'],
+      entities: ['Book:42'], families: ['author.7.books.TITLE', 'books.TITLE'], ranges: [],
     });
   });
 
+  it('evicts a book and names the old and new sort values of the numeric orders when its price or year changes', () => {
+    expect(describeOf({ table: 'book', old: book(), new: book({ price_cents: 1250, published_year: null }) })).toEqual({
+      entities: ['Book:42'], families: [],
+      ranges: ['author.7.books.PRICE@1250', 'author.7.books.PRICE@999', 'author.7.books.PUBLISHED_YEAR@-2147483648', 'author.7.books.PUBLISHED_YEAR@1965',
+        'books.PRICE@1250', 'books.PRICE@999', 'books.PUBLISHED_YEAR@-2147483648', 'books.PUBLISHED_YEAR@1965'],
+    });
+    // Moved too: the authors' lists change members (bumped whole); the global lists only reorder.
+    const moved = describeOf({ table: 'book', old: book(), new: book({ author_id: 8, price_cents: 1250 }) });
+    expect(moved.families).toEqual([...allOrders('author.7.books'), ...allOrders('author.8.books')]);
+    expect(moved.ranges).toEqual(['books.PRICE@1250', 'books.PRICE@999']);
+  });
+
   it('evicts only the book when a field no list orders by changes (isbn: same key fields)', () => {
-    expect(describeOf({ table: 'book', old: book(), new: book() })).toEqual({ entities: ['Book:42'], families: [] });
+    expect(describeOf({ table: 'book', old: book(), new: book() })).toEqual({ entities: ['Book:42'], families: [], ranges: [] });
   });
 
   it("refreshes both authors' lists when a book moves", () => {
@@ -29,24 +41,25 @@ describe('evictionsForChanges', () => {
       entities: ['Book:42', 'BookStats:42'],
       families: ['author.7.books.ID', 'author.7.books.PRICE', 'author.7.books.PUBLISHED_YEAR', 'author.7.books.TITLE',
         'book.42.reviews', ...allOrders('books')],
+      ranges: [],
     });
   });
 
   it("refreshes a book's aggregate and reviews on a new review, and only the aggregate on a new rating", () => {
     const review = { id: 5, book_id: 42, rating: 3 };
     expect(describeOf({ table: 'review', old: null, new: review })).toEqual({
-      entities: ['BookStats:42', 'Review:5'], families: ['book.42.reviews'],
+      entities: ['BookStats:42', 'Review:5'], families: ['book.42.reviews'], ranges: [],
     });
     expect(describeOf({ table: 'review', old: review, new: { ...review, rating: 4 } })).toEqual({
-      entities: ['BookStats:42', 'Review:5'], families: [],
+      entities: ['BookStats:42', 'Review:5'], families: [], ranges: [],
     });
   });
 
   it("evicts an author, the authors list and the author's own book lists on delete; only the author on update", () => {
     expect(describeOf({ table: 'author', old: { id: 7 }, new: null })).toEqual({
-      entities: ['Author:7'], families: ['author.7.books.ID', 'author.7.books.PRICE', 'author.7.books.PUBLISHED_YEAR', 'author.7.books.TITLE', 'authors'],
+      entities: ['Author:7'], families: ['author.7.books.ID', 'author.7.books.PRICE', 'author.7.books.PUBLISHED_YEAR', 'author.7.books.TITLE', 'authors'], ranges: [],
     });
-    expect(describeOf({ table: 'author', old: { id: 7 }, new: { id: 7 } })).toEqual({ entities: ['Author:7'], families: [] });
+    expect(describeOf({ table: 'author', old: { id: 7 }, new: { id: 7 } })).toEqual({ entities: ['Author:7'], families: [], ranges: [] });
   });
 
   it('merges a whole cascade into one set, duplicates collapsed', () => {
