@@ -113,7 +113,8 @@ const HOST = fileURLToPath(new URL('./target-host.ts', import.meta.url));
 
 /** Starts a target in its own Node process (target-host.ts); resolves when it listens. */
 export async function spawnTarget(config: TargetConfig): Promise<Target> {
-  const child = spawn(process.execPath, [HOST], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_OPTIONS: '' } });
+  // BENCH_TARGET_NODE_OPTIONS reaches the target only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+  const child = spawn(process.execPath, [HOST], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_OPTIONS: process.env.BENCH_TARGET_NODE_OPTIONS ?? '' } });
   const waiting = new Map<number, (counters: TargetCounters) => void>();
   let nextId = 0;
   let closed: (() => void) | null = null;

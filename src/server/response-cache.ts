@@ -21,6 +21,8 @@ export interface ResponseCachePlan {
   readonly recorder: DependencyRecorder;
   /** Set by the Apollo plugin when the answer may be stored: under which key, for how long. */
   save?: { key: string; maxAge: number; scope: 'PUBLIC' | 'PRIVATE'; dependencies: Dependencies; firstReadAt: number };
+  /** Set when this request builds the answer others in this process wait for: call once it is stored (or not). */
+  release?: () => void;
 }
 
 export interface ResponseCacheObserver {
@@ -61,8 +63,36 @@ export function createResponseCache(options: {
   readonly epoch: () => number;
   readonly scope: RequestScope;
   readonly observer?: ResponseCacheObserver;
+  /** How long a request that missed waits at most for an identical one already building its answer. */
+  readonly followerWaitMs?: number;
 }): ResponseCache {
-  const { store, keyspace, epoch, scope, observer = {} } = options;
+  const { store, keyspace, epoch, scope, observer = {}, followerWaitMs = 500 } = options;
+  // Answers being built in this process, by lookup key: requests for the same answer that miss
+  // meanwhile wait for it instead of building it too (a written hot answer is asked for by many
+  // requests at once). A follower then looks the answer up again, and the lookup checks it against
+  // everything it was built from, exactly as for any stored answer: a write acknowledged before
+  // the follower started has invalidated it, and the follower builds its own. So waiting can cost
+  // a follower time, never freshness.
+  const building = new Map<string, Promise<void>>();
+
+  async function lookup(plan: ResponseCachePlan): Promise<ResponseLookup> {
+    const found = await store.lookup(plan.privateKey ? [plan.privateKey, plan.publicKey] : [plan.publicKey]);
+    observer.lookup?.(found.kind);
+    return found;
+  }
+
+  /** Makes this request the builder of its answer; others that miss wait for release(). */
+  function lead(plan: ResponseCachePlan, res: ServerResponse, flight: string): void {
+    let done!: () => void;
+    building.set(flight, new Promise<void>((resolve) => { done = resolve; }));
+    plan.release = () => {
+      plan.release = undefined;
+      building.delete(flight);
+      done();
+    };
+    // Whatever happens to the request (an error, a client gone), its followers are let go.
+    res.once('close', () => plan.release?.());
+  }
 
   return {
     plan(req, body, viewer) {
@@ -84,8 +114,19 @@ export function createResponseCache(options: {
       const contentType = acceptedContentType(req.headers.accept);
       if (!contentType) return false; // Apollo answers 406 itself
       // A signed-in viewer's own answer first: a query whose answer was PUBLIC is stored only once.
-      const found = await store.lookup(plan.privateKey ? [plan.privateKey, plan.publicKey] : [plan.publicKey]);
-      observer.lookup?.(found.kind);
+      let found = await lookup(plan);
+      if (found.kind === 'absent' || found.kind === 'invalidated') {
+        const flight = plan.privateKey ?? plan.publicKey;
+        const leader = building.get(flight);
+        if (!leader) {
+          lead(plan, res, flight);
+          return false;
+        }
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([leader, new Promise<void>((resolve) => { timer = setTimeout(resolve, followerWaitMs); })]);
+        clearTimeout(timer);
+        found = await lookup(plan);
+      }
       if (found.kind !== 'hit') return false;
       const { body, maxAge, scope: policyScope, storedAt } = found.response;
       res.statusCode = 200;
@@ -99,11 +140,15 @@ export function createResponseCache(options: {
 
     async finish(plan, body) {
       const { save } = plan;
-      if (!save) return;
-      // Built across an epoch bump, or from reads so old their tombstones may be gone: drop it.
-      if (epoch() !== plan.epoch || performance.now() - save.firstReadAt > MAX_FILL_AGE_MS) return;
-      const stored = await store.save(save.key, { body, maxAge: save.maxAge, scope: save.scope, storedAt: Date.now() }, save.dependencies, save.maxAge);
-      if (stored) observer.saved?.();
+      try {
+        if (!save) return;
+        // Built across an epoch bump, or from reads so old their tombstones may be gone: drop it.
+        if (epoch() !== plan.epoch || performance.now() - save.firstReadAt > MAX_FILL_AGE_MS) return;
+        const stored = await store.save(save.key, { body, maxAge: save.maxAge, scope: save.scope, storedAt: Date.now() }, save.dependencies, save.maxAge);
+        if (stored) observer.saved?.();
+      } finally {
+        plan.release?.();
+      }
     },
 
     plugin() {

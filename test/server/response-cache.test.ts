@@ -139,6 +139,25 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect((await send(server, BOOKS_BY_PRICE)).cache).toBe('HIT');
   });
 
+  it('identical requests that miss at once build the answer once: the others wait for it and hit', async () => {
+    await send(server, BOOK, { variables: { id: gid('Book', 2) } }); // caches their author
+    server.counters.reset();
+    const alone = await send(server, BOOK, { variables: { id: gid('Book', 3) } });
+    expect(alone.cache).toBe('MISS');
+    const oneBuild = server.counters.statements().length;
+    expect(oneBuild).toBeGreaterThan(0);
+
+    server.counters.reset();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => send(server, BOOK, { variables: { id: gid('Book', 1) } })));
+    expect(answers.map((a) => a.cache).sort()).toEqual(['HIT', 'HIT', 'HIT', 'HIT', 'HIT', 'HIT', 'HIT', 'MISS']);
+    expect(new Set(answers.map((a) => a.text)).size).toBe(1);
+    expect(server.counters.statements()).toHaveLength(oneBuild);
+    // Each follower looked up twice (before and after waiting), the builder once, and saved once.
+    const lookups = server.counters.roundTrips.filter((r) => r.operation === 'responseLookup').length;
+    expect(lookups).toBe(1 + 7 * 2);
+    expect(server.counters.roundTrips.filter((r) => r.operation === 'responseSave')).toHaveLength(1);
+  });
+
   it('a price change far from a PRICE page keeps its answer; one into the page makes it miss', async () => {
     const prices = await server.app.orm.em.fork().execute<{ id: number; price_cents: number }[]>('SELECT id, price_cents FROM book ORDER BY price_cents DESC, id DESC');
     const dearest = prices[0]!;
