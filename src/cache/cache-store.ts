@@ -71,8 +71,8 @@ export interface CacheStore {
     Promise<{ acquired: boolean[]; values: (string | null)[]; generations: (string | null)[] }>;
   /**
    * Evicts entities (tombstone at the new clock, then delete value and lease) and bumps
-   * generations. Two round trips: the clock's INCR, then one pipeline. Rejects when it may not
-   * have happened.
+   * generations. One round trip on a single Redis (an atomic script); on a cluster two: the clock's
+   * INCR, then one pipeline per node. Rejects when it may not have happened.
    */
   invalidate(request: InvalidationRequest): Promise<{ epoch: number | null }>;
   /** INCRs a counter and returns its new value. Rejects when unreachable. */

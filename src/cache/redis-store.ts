@@ -36,12 +36,37 @@ const TOMBSTONE_SCRIPT = `local t = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if t < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`;
 
+/**
+ * A whole invalidation in one atomic script (a single Redis; a cluster cannot run it, its keys live
+ * in many slots): INCR the clock, raise each tombstone to it (entities' and range buckets'), DEL
+ * values and leases, INCR generations, PUBLISH what was evicted and bumped, read the epoch. Being
+ * atomic, no reader can see the new clock before the tombstones, nor a tombstone before the DEL.
+ * KEYS: clock, tombstones…, deleted…, generations…, [epoch]. ARGV: tombstone ttl ms, #tombstones,
+ * #deleted, #generations, channel ('' : none), message, '1' when the epoch key is last.
+ */
+const INVALIDATE_SCRIPT = `
+local ttl = ARGV[1]
+local nt, nd, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local clock = 0
+if nt > 0 then clock = redis.call('INCR', KEYS[1]) end
+for i = 2, nt + 1 do
+  local t = tonumber(redis.call('GET', KEYS[i]) or '-1')
+  if t < clock then redis.call('SET', KEYS[i], clock, 'PX', ttl) else redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+local first = nt + 2
+for i = first, first + nd - 1, 500 do redis.call('DEL', unpack(KEYS, i, math.min(i + 499, first + nd - 1))) end
+for i = first + nd, first + nd + ng - 1 do redis.call('INCR', KEYS[i]) end
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
+if ARGV[7] == '1' then return redis.call('GET', KEYS[#KEYS]) end
+return false`;
+
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
- * CacheStore on one ioredis connection. Each method is one round trip (a single command or one
- * pipeline) except `invalidate`, which needs the clock's new value before it can write tombstones.
+ * CacheStore on one ioredis connection. Each method is one round trip (a single command, a script
+ * or one pipeline); on a cluster `invalidate` takes two, as it needs the clock's new value before it
+ * can write tombstones in other slots.
  * On a Redis Cluster, "one round trip" is one per node, concurrently (see redis-commands.ts); the
  * observer still hears of one round trip per logical operation. Every script names keys of one
  * slot only (the keyspace's hash tags), so it runs unchanged on a cluster.
@@ -55,6 +80,7 @@ export function createRedisStore(
   redis.defineCommand('cacheRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
   redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
+  redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
 
   /**
    * Reads and fills go through the circuit breaker; invalidations and counters do not: refusing
@@ -125,8 +151,20 @@ export function createRedisStore(
     },
 
     async invalidate({ entities, generationKeys, rangeTombstoneKeys = [], clockKey, tombstoneTtlMs, epochKey, announce }) {
-      // Tombstones carry the clock *after* this INCR, so a filler that read the clock before it
-      // (and so may hold pre-commit data) is refused; one that read it after read committed data.
+      const announced = announce ? [...entities.map((e) => e.key), ...generationKeys] : [];
+      if (!redis.isCluster) {
+        const tombstoneKeys = [...entities.map((e) => e.tombstoneKey), ...rangeTombstoneKeys];
+        const deleted = entities.flatMap((e) => [e.key, e.leaseKey]);
+        const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...(epochKey ? [epochKey] : [])];
+        const run = (redis as unknown as { cacheInvalidate(n: number, ...args: (string | number)[]): Promise<string | null> }).cacheInvalidate;
+        const epoch = await timed('invalidate', 1, () => run.call(redis, keys.length, ...keys, tombstoneTtlMs, tombstoneKeys.length,
+          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0'));
+        const value = epochKey ? Number(epoch ?? 0) : null;
+        return { epoch: value !== null && Number.isSafeInteger(value) ? value : null };
+      }
+      // A cluster: the clock and the tombstones live in other slots, so two round trips. Tombstones
+      // carry the clock *after* this INCR, so a filler that read the clock before it (and so may
+      // hold pre-commit data) is refused; one that read it after read committed data.
       const tombstones = entities.length + rangeTombstoneKeys.length;
       const clock = tombstones > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
       const results = await execPipeline('invalidate', (p) => {
@@ -139,7 +177,6 @@ export function createRedisStore(
         for (const key of generationKeys) p.push({ name: 'incr', keys: [key] });
         // After the DEL and INCRs: a subscriber that drops its copy and reads again reads past them.
         // (A keyless command: on a cluster it is sent once every slot's part has run.)
-        const announced = announce ? [...entities.map((e) => e.key), ...generationKeys] : [];
         if (announced.length > 0) p.push({ name: 'publish', keys: [], args: [announce!, announced.join(' ')] });
         if (epochKey) p.push({ name: 'get', keys: [epochKey] }); // last: its answer is read from the end
       });
