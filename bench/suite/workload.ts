@@ -340,7 +340,9 @@ export interface MixResult extends LoadResult {
   /** Books written during the run (database ids): the suite restores them afterwards. */
   readonly touchedBooks: readonly number[];
   /** Latency by kind of operation (successful ones): where a closed loop's time goes. */
-  readonly latencyByKind: Record<OperationKind, { readonly count: number; readonly meanMs: number; readonly p50Ms: number; readonly p99Ms: number }>;
+  readonly latencyByKind: Record<OperationKind, { readonly count: number; readonly meanMs: number; readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number }>;
+  /** Reads a response cache answered (`x-response-cache: HIT`, or an `age` header), by kind. */
+  readonly cachedByKind: Record<OperationKind, number>;
 }
 
 export const OPERATION_KINDS = ['Q1', 'Q2', 'write'] as const;
@@ -387,6 +389,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
 
   const latencies = new Samples();
   const kindLatencies: Record<OperationKind, Samples> = { Q1: new Samples(), Q2: new Samples(), write: new Samples() };
+  const cachedByKind: Record<OperationKind, number> = { Q1: 0, Q2: 0, write: 0 };
   let requests = 0;
   let reads = 0;
   let errors = 0;
@@ -465,6 +468,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
     if (answer && answer.status === 200 && answer.body?.data && !answer.body.errors) {
       latencies.push(now() - t0);
       kindLatencies[kind].push(now() - t0);
+      if (answer.headers['x-response-cache'] === 'HIT' || answer.headers.age !== undefined) cachedByKind[kind]++;
     } else if (answer) error(`HTTP ${answer.status} ${answer.text}`);
     return { answer, t0 };
   };
@@ -560,10 +564,11 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
     p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99),
     errors, errorSamples, reads, writes, staleReads, staleValues, maxStaleMs, impossible, staleSamples,
     touchedBooks: [...state.keys()].map((b) => catalog.dbIds[b]!),
+    cachedByKind,
     latencyByKind: Object.fromEntries(OPERATION_KINDS.map((kind) => {
       const all = kindLatencies[kind].sorted();
       const mean = all.length === 0 ? Number.NaN : all.reduce((sum, x) => sum + x, 0) / all.length;
-      return [kind, { count: all.length, meanMs: mean, p50Ms: percentile(all, 0.5), p99Ms: percentile(all, 0.99) }];
+      return [kind, { count: all.length, meanMs: mean, p50Ms: percentile(all, 0.5), p99Ms: percentile(all, 0.99), maxMs: all.length === 0 ? Number.NaN : all[all.length - 1]! }];
     })) as MixResult['latencyByKind'],
   };
 }

@@ -9,17 +9,21 @@ import type { StoreObserver, StoreOperation } from './store-observer.ts';
 /**
  * Writes a value unless its entity was invalidated after the filler read the clock (KEYS[2], the
  * tombstone, holds the clock of the last invalidation), then releases the filler's lease if it is
- * still the holder. ARGV: value, ttl seconds, read clock (-1: unguarded), lease token ('' : none).
+ * still the holder — also when the fill is refused: the filler is done either way, and a lease
+ * left to expire would keep every waiter polling until its TTL. (A lease taken after the
+ * invalidation that refuses the fill survives it: the invalidation deleted only the leases
+ * that existed then.) ARGV: value, ttl seconds, read clock (-1: unguarded), lease token ('' : none).
  */
 const FILL_SCRIPT = `
 local readClock = tonumber(ARGV[3])
+local written = 1
 if readClock >= 0 then
   local tombstone = redis.call('GET', KEYS[2])
-  if tombstone and tonumber(tombstone) > readClock then return 0 end
+  if tombstone and tonumber(tombstone) > readClock then written = 0 end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+if written == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
-return 1`;
+return written`;
 
 /** Raises a counter to at least ARGV[1]; returns its value. */
 const RAISE_SCRIPT = `local v = tonumber(redis.call('GET', KEYS[1]) or '0')

@@ -49,3 +49,26 @@ describe.each<[string, FillProtection]>([
     expect(next.data.book.isbn).toBe(protectedRun ? 'changed-isbn' : 'isbn-1-2');
   });
 });
+
+// A refused fill still ends its lease: the filler is done, and a lease left to expire would keep
+// every waiter for that key polling until its TTL (seconds of latency on a hot key under writes).
+describe('a fill refused by a newer tombstone', () => {
+  let server: TestServer;
+  beforeEach(async () => { server = await startTestServer('sqlite', 'refused-fill'); });
+  afterEach(() => server.close());
+
+  it('writes nothing and releases the lease it was made under', async () => {
+    const { store, keyspace } = server.app.cache;
+    const [key, tombstoneKey, leaseKey] = [keyspace.entity('Book', 1), keyspace.tombstone('Book', 1), keyspace.entityLease('Book', 1)];
+    await server.redis.set(tombstoneKey, '10');
+    await server.redis.set(leaseKey, 'mine', 'PX', 60_000); // taken after the invalidation that wrote the tombstone
+    await store.setMany([{ key, value: '{"v":1}', ttlSeconds: 60, guard: { tombstoneKey, readClock: 5 }, lease: { key: leaseKey, token: 'mine' } }]);
+    expect(await server.redis.get(key)).toBeNull();
+    expect(await server.redis.get(leaseKey)).toBeNull();
+
+    // Another filler's lease is left alone.
+    await server.redis.set(leaseKey, 'theirs', 'PX', 60_000);
+    await store.setMany([{ key, value: '{"v":1}', ttlSeconds: 60, guard: { tombstoneKey, readClock: 5 }, lease: { key: leaseKey, token: 'mine' } }]);
+    expect(await server.redis.get(leaseKey)).toBe('theirs');
+  });
+});
