@@ -32,17 +32,30 @@ export interface ResponseStore {
 /**
  * Checks stored responses in order and answers the first still current, with its dependency
  * check done inside Redis, so a hit costs one round trip whatever the response was built from.
- * The value is `<header JSON>\n<body>`; the header holds the clock `c`, tombstone keys `t`,
- * observed tombstone pairs `o` and generation pairs `g`. Current means: no tombstone of `t` newer
- * than `c`, every tombstone of `o` and every generation unchanged.
+ * The value is `<dependencies JSON>\n<meta JSON>\n<body>`: the dependencies hold the clock `c`,
+ * tombstone keys `t`, observed tombstone pairs `o` and generation pairs `g`. Current means: no
+ * tombstone of `t` newer than `c`, every tombstone of `o` and every generation unchanged. Only
+ * meta and body travel back (the dependencies, often larger than the body, stay in Redis).
  * A response found stale is deleted, so it is not checked again.
  * The dependency keys are not declared in KEYS: fine on a single Redis (Redis 7 allows it without
  * script flags); on a cluster they live in other slots, so there the check is done by the client
- * instead (see lookupOnCluster). Returns {1, raw, index of the key} for a hit, {2} when stale
- * entries were found, {0}.
+ * instead (see lookupOnCluster). Returns {1, meta and body, index of the key} for a hit, {2} when
+ * stale entries were found, {0}.
  */
 const LOOKUP_SCRIPT = `
 local stale = false
+-- Values of the keys at odd positions of a [key, value, key, value…] list, 256 keys per MGET.
+local function unchanged(pairs_)
+  for i = 1, #pairs_, 512 do
+    local keys = {}
+    for j = i, math.min(i + 510, #pairs_ - 1), 2 do keys[#keys + 1] = pairs_[j] end
+    local values = redis.call('MGET', unpack(keys))
+    for k, v in ipairs(values) do
+      if (v or '') ~= pairs_[i + 2 * k - 1] then return false end
+    end
+  end
+  return true
+end
 local function current(h)
   local t = h.t
   for i = 1, #t, 256 do
@@ -51,15 +64,7 @@ local function current(h)
       if v and tonumber(v) > h.c then return false end
     end
   end
-  local o = h.o
-  for i = 1, #o, 2 do
-    if (redis.call('GET', o[i]) or '') ~= o[i + 1] then return false end
-  end
-  local g = h.g
-  for i = 1, #g, 2 do
-    if redis.call('GET', g[i]) ~= g[i + 1] then return false end
-  end
-  return true
+  return unchanged(h.o) and unchanged(h.g)
 end
 for index, key in ipairs(KEYS) do
   local raw = redis.call('GET', key)
@@ -67,7 +72,9 @@ for index, key in ipairs(KEYS) do
     local nl = string.find(raw, '\\n', 1, true)
     local ok, h = false, nil
     if nl then ok, h = pcall(cjson.decode, string.sub(raw, 1, nl - 1)) end
-    if ok and type(h) == 'table' and current(h) then return {1, raw, index} end
+    if ok and type(h) == 'table' and type(h.t) == 'table' and type(h.o) == 'table' and type(h.g) == 'table' and current(h) then
+      return {1, string.sub(raw, nl + 1), index}
+    end
     redis.call('DEL', key)
     stale = true
   end
@@ -96,7 +103,7 @@ export function createRedisResponseStore(
     let stale = false;
     for (const [i, raw] of raws.entries()) {
       if (raw === null) continue;
-      if (await isCurrent(raw)) return [1, raw, i + 1];
+      if (await isCurrent(raw)) return [1, raw.slice(raw.indexOf('\n') + 1), i + 1];
       stale = true;
       await redis.del(keys[i]!);
     }
@@ -136,12 +143,10 @@ export function createRedisResponseStore(
     async save(key, response, dependencies, ttlSeconds) {
       const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
       if (ttl <= 0 || !usable()) return false;
-      const header = JSON.stringify({
-        c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations,
-        a: response.maxAge, s: response.scope, at: response.storedAt,
-      });
+      const deps = JSON.stringify({ c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations });
+      const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt });
       try {
-        await timed('responseSave', () => redis.set(key, `${header}\n${response.body}`, 'EX', ttl));
+        await timed('responseSave', () => redis.set(key, `${deps}\n${meta}\n${response.body}`, 'EX', ttl));
         return true;
       } catch {
         return false;
@@ -150,8 +155,9 @@ export function createRedisResponseStore(
   };
 }
 
-interface Header { c: number; t: string[]; o: string[]; g: string[]; a: number; s: 'PUBLIC' | 'PRIVATE'; at: number }
+interface Header { c: number; t: string[]; o: string[]; g: string[] }
 
+/** The dependencies line of a stored value (the cluster's client-side check reads it). */
 function parseHeader(raw: string): Header | null {
   const nl = raw.indexOf('\n');
   if (nl < 0) return null;
@@ -163,7 +169,15 @@ function parseHeader(raw: string): Header | null {
   }
 }
 
-function decode(raw: string): StoredResponse | null {
-  const header = parseHeader(raw);
-  return header && { body: raw.slice(raw.indexOf('\n') + 1), maxAge: header.a, scope: header.s, storedAt: header.at };
+/** Meta line and body, as a lookup answers them. */
+function decode(metaAndBody: string): StoredResponse | null {
+  const nl = metaAndBody.indexOf('\n');
+  if (nl < 0) return null;
+  try {
+    const meta = JSON.parse(metaAndBody.slice(0, nl)) as { a?: unknown; s?: unknown; at?: unknown };
+    if (typeof meta.a !== 'number' || (meta.s !== 'PUBLIC' && meta.s !== 'PRIVATE') || typeof meta.at !== 'number') return null;
+    return { body: metaAndBody.slice(nl + 1), maxAge: meta.a, scope: meta.s, storedAt: meta.at };
+  } catch {
+    return null;
+  }
 }
