@@ -167,7 +167,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     const owned = misses.filter((i) => !(protection.leases && locations[i]!.leaseKey));
     const lateReleases: { key: string; token: string }[] = [];
     if (leased.length > 0 || unborn.length > 0) {
-      const token = randomBytes(8).toString('hex');
+      const token = nextToken();
       const granted = await store.acquire(
         leased.map((i) => ({ key: locations[i]!.leaseKey!, token: `${token}.${i}`, ttlMs: protection.leaseTtlMs, valueKey: locations[i]!.cacheKey })),
         unborn.map((key) => ({ key, initial: String(randomStart()) })),
@@ -315,6 +315,17 @@ function servable<V>(raw: string | null, location: CacheLocation, generations: M
     if (current === null || current === undefined || envelope.g !== current) return undefined;
   }
   return envelope;
+}
+
+/**
+ * Lease tokens: unique across processes (a random prefix drawn once) and within one (a counter),
+ * without asking the OS for randomness on every batch.
+ */
+const TOKEN_PREFIX = randomBytes(8).toString('hex');
+let tokenCounter = 0;
+function nextToken(): string {
+  tokenCounter = (tokenCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${TOKEN_PREFIX}${tokenCounter.toString(36)}`;
 }
 
 /** Generations start at a random point in a 2^48 range, never at a value a lost counter had. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { LRUCache } from 'lru-cache';
 
 /** What names one operation's answer: its text (as a SHA-256, the APQ hash), name and variables. */
 export interface OperationRequest {
@@ -11,6 +12,15 @@ export interface OperationRequest {
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Clients send the same few query texts over and over: hash each once (bounded by total text size). */
+const queryHashes = new LRUCache<string, string>({ maxSize: 4_000_000, sizeCalculation: (_hash, query) => query.length + 64 });
+
+function hashOf(query: string): string {
+  let hash = queryHashes.get(query);
+  if (hash === undefined) queryHashes.set(query, (hash = createHash('sha256').update(query).digest('hex')));
+  return hash;
+}
 const NON_PREFLIGHTED = ['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
 
 /**
@@ -49,7 +59,7 @@ export function readOperationRequest(req: IncomingMessage, body: unknown): Opera
   let queryHash: string;
   if (typeof query === 'string') {
     if (/^\s*mutation\b/.test(query)) return null; // never stored: spare the lookup
-    queryHash = createHash('sha256').update(query).digest('hex');
+    queryHash = hashOf(query);
     if (persisted !== undefined && persisted !== queryHash) return null; // Apollo reports the mismatch
   } else if (query === undefined && typeof persisted === 'string' && SHA256_HEX.test(persisted)) {
     queryHash = persisted;
