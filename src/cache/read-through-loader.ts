@@ -88,6 +88,12 @@ export interface ReadThroughOptions<K, V> {
    * (checked in one more round trip, for all such hits of a batch at once).
    */
   readonly rangesOf?: (key: K, value: V) => readonly string[] | null;
+  /**
+   * Fills are not waited for when this is given: each write is handed here instead (the request
+   * waits for them all before it answers), so the batch resolves at once and its fill leaves in the
+   * same socket write as the next depth's lookup. A fill never rejects.
+   */
+  readonly defer?: (write: Promise<void>) => void;
 }
 
 /** A stored value: `g` the generation it was built under, `c` the clock read before it was built. */
@@ -120,6 +126,13 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
   const ttlOf = typeof ttlSeconds === 'number' ? () => ttlSeconds : ttlSeconds;
   const protection = {
     versionedFills: true, leases: true, leaseTtlMs: 2000, leaseWaitMs: 2000, pollMs: 10, ...options.protection,
+  };
+
+  /** A fill or release: handed to `defer`, or waited for. */
+  const write = (done: Promise<void>): Promise<void> | undefined => {
+    if (!options.defer) return done;
+    options.defer(done);
+    return undefined;
   };
 
   async function batch(keys: readonly K[]): Promise<(V | null)[]> {
@@ -187,7 +200,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
           contended.push(i);
         }
       });
-      if (lateReleases.length > 0) await store.setMany([], lateReleases);
+      if (lateReleases.length > 0) await write(store.setMany([], lateReleases));
     }
 
     const [, leftover] = await Promise.all([load(owned), waitForOthers(contended)]);
@@ -238,8 +251,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       // before an epoch bump was versioned by the old epoch's clock: neither may fill.
       const fresh = performance.now() - readAt < MAX_FILL_AGE_MS && options.clockKey() === clockKey;
       if ((fills.length > 0 && fresh) || releases.length > 0) {
-        await store.setMany(fresh ? fills : [], releases);
-        if (fresh) observer?.fill?.(name, fills.length, fills.map((f) => f.key));
+        await write(store.setMany(fresh ? fills : [], releases).then(() => {
+          if (fresh) observer?.fill?.(name, fills.length, fills.map((f) => f.key));
+        }));
       }
     }
 

@@ -25,6 +25,25 @@ if written == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
 return written`;
 
+/**
+ * FILL_SCRIPT for many entries in one call (a single Redis: the entries' keys live in many slots):
+ * KEYS in triples (value, tombstone, lease), ARGV in quadruples (value, ttl, read clock, token).
+ */
+const FILL_MANY_SCRIPT = `
+for i = 0, #KEYS / 3 - 1 do
+  local value, tombstone, lease = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
+  local readClock = tonumber(ARGV[i * 4 + 3])
+  local written = true
+  if readClock >= 0 then
+    local t = redis.call('GET', tombstone)
+    if t and tonumber(t) > readClock then written = false end
+  end
+  if written then redis.call('SET', value, ARGV[i * 4 + 1], 'EX', ARGV[i * 4 + 2]) end
+  local token = ARGV[i * 4 + 4]
+  if token ~= '' and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+end
+return 1`;
+
 /** Raises a counter to at least ARGV[1]; returns its value. */
 const RAISE_SCRIPT = `local v = tonumber(redis.call('GET', KEYS[1]) or '0')
 local floor = tonumber(ARGV[1])
@@ -85,6 +104,7 @@ export function createRedisStore(
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
   redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
   redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
+  redis.defineCommand('cacheFillMany', { lua: FILL_MANY_SCRIPT });
 
   /**
    * Reads and fills go through the circuit breaker; invalidations and counters do not: refusing
@@ -119,15 +139,27 @@ export function createRedisStore(
       try {
         await execPipeline('setMany', (p) => {
           for (const { key, token } of releases) p.push({ name: 'cacheRelease', keys: [key], args: [token] });
+          // On a single Redis the versioned fills of a batch (a page's rows, say) are one script call.
+          const many: { keys: string[]; args: (string | number)[] } | null = redis.isCluster ? null : { keys: [], args: [] };
           for (const { key, value, ttlSeconds, guard, lease } of entries) {
             if (ttlSeconds <= 0) continue;
             if (guard || lease) {
               const tombstone = guard?.tombstoneKey ?? lease!.key; // an unread stand-in when unguarded
-              p.push({ name: 'cacheFill', keys: [key, tombstone, lease?.key ?? key], args: [value, ttlSeconds, guard?.readClock ?? -1, lease?.token ?? ''] });
+              const keys = [key, tombstone, lease?.key ?? key];
+              const args = [value, ttlSeconds, guard?.readClock ?? -1, lease?.token ?? ''];
+              if (many) {
+                many.keys.push(...keys);
+                many.args.push(...args);
+              } else {
+                p.push({ name: 'cacheFill', keys, args });
+              }
             } else {
               p.push({ name: 'set', keys: [key], args: [value, 'EX', ttlSeconds] });
             }
           }
+          if (many && many.keys.length === 3) p.push({ name: 'cacheFill', keys: many.keys, args: many.args });
+          // A script with a variable number of keys takes their count first (single Redis only: no slot grouping).
+          else if (many && many.keys.length > 3) p.push({ name: 'cacheFillMany', keys: [], args: [many.keys.length, ...many.keys, ...many.args] });
         });
       } catch {
         // A dropped fill costs one later miss, never a failed request.

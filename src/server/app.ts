@@ -165,11 +165,18 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       const loaders = createLoaders({
         em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: request?.responseCache?.recorder,
         protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
+        defer: request ? (write) => { request.fills.push(write); } : undefined,
       });
       return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
     },
     healthy: () => orm.isConnected(),
     metrics: () => metrics.expose(),
+    async beforeAnswer() {
+      // Fills went out with the lookups that followed them; they are usually done by now. Waiting
+      // keeps "answered" meaning "cached" for the client's next request.
+      const fills = scope.getStore()?.fills;
+      if (fills && fills.length > 0) await Promise.all(fills);
+    },
     maxBodyBytes: config.maxBodyBytes,
     responseCache: responseCache ? {
       async answer(req, res, body) {

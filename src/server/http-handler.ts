@@ -18,6 +18,8 @@ export interface HttpHandlerOptions<C extends BaseContext> {
     /** Apollo's serialized answer, to be stored if the operation turned out cacheable. */
     complete(body: string): Promise<void>;
   };
+  /** Runs before Apollo's answer is sent (the request's cache fills are waited for here). */
+  readonly beforeAnswer?: () => Promise<void>;
 }
 
 class HttpError extends Error {
@@ -67,6 +69,7 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: new URL(req.url ?? '/', 'http://x').search, body },
         context: () => options.context({ req }),
       });
+      await options.beforeAnswer?.();
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;
       if (response.body.kind === 'complete') {

@@ -23,7 +23,11 @@ export function observabilityPlugin(scope: RequestScope, metrics: Metrics): Apol
           if (response.body.kind !== 'single') return;
           const result = response.body.singleResult;
           for (const error of result.errors ?? []) metrics.graphqlError(String(error.extensions?.code ?? 'UNKNOWN'));
-          if (request?.trace) result.extensions = { ...result.extensions, cache: request.trace.toJSON() };
+          if (request?.trace) {
+            // The fills the loaders did not wait for are part of what the request cost.
+            if (request.fills.length > 0) await Promise.all(request.fills);
+            result.extensions = { ...result.extensions, cache: request.trace.toJSON() };
+          }
         },
       };
     },

@@ -25,6 +25,8 @@ export interface RequestState {
   verifiedAccount?: number | null;
   /** The whole-response cache's plan, when the request may be answered from or saved to it. */
   responseCache?: ResponseCachePlan;
+  /** Cache fills the loaders did not wait for: the answer leaves once they are done. */
+  readonly fills: Promise<void>[];
 }
 
 /**
@@ -50,5 +52,5 @@ export function beginRequest(req: IncomingMessage, res: ServerResponse, options:
   const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   res.setHeader(REQUEST_ID_HEADER, id);
   const traced = options.traceAll || /^(1|on|true)$/i.test(String(req.headers[CACHE_TRACE_HEADER] ?? ''));
-  return { id, log: options.log.child({ requestId: id }), trace: traced ? new RequestTrace() : null, startedAt: performance.now() };
+  return { id, log: options.log.child({ requestId: id }), trace: traced ? new RequestTrace() : null, startedAt: performance.now(), fills: [] };
 }

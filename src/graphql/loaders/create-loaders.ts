@@ -28,6 +28,8 @@ export interface LoaderDependencies {
   readonly recorder?: DependencyRecorder;
   /** Test seam, see ReadThroughOptions.beforeFill. */
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
+  /** See ReadThroughOptions.defer: where the request collects its fills to wait for before answering. */
+  readonly defer?: (write: Promise<void>) => void;
 }
 
 type ById<T> = DataLoader<number, T | null, string>;
@@ -46,9 +48,9 @@ export interface Loaders {
 const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection', favorite: 'BookConnection' } as const;
 
 /** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
-export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill }: LoaderDependencies): Loaders {
+export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill, defer }: LoaderDependencies): Loaders {
   const reader = createKeyReader(store);
-  const common = { reader, store, observer, protection, recorder, beforeFill, clockKey: keyspace.clock };
+  const common = { reader, store, observer, protection, recorder, beforeFill, defer, clockKey: keyspace.clock };
   const entityLocation = (type: string, id: number) => ({
     cacheKey: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
   });
