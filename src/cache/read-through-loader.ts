@@ -68,9 +68,10 @@ export interface ReadThroughOptions<K, V> {
   /**
    * Loads the missing keys from the source of truth, answering in the same order (null: does not
    * exist, not cached). It may add side fills, written in the same pipeline and versioned by the
-   * same clock reading.
+   * same clock reading. `generationOf` tells the generation a key's value will be stored under
+   * (read before the database is queried; null when it has none or it is unknown).
    */
-  readonly fetch: (misses: readonly K[], sideFill: (entry: SideFill) => void) => Promise<readonly (V | null)[]>;
+  readonly fetch: (misses: readonly K[], sideFill: (entry: SideFill) => void, generationOf: (key: K) => string | null) => Promise<readonly (V | null)[]>;
   /** Time to live of filled entries, in seconds (0: never stored); per key or for all. */
   readonly ttlSeconds: number | ((key: K) => number);
   /** Memo key for object-valued loader keys (DataLoader's cacheKeyFn). */
@@ -214,11 +215,16 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const releases: { key: string; token: string }[] = [];
       const guardOf = (tombstoneKey: string | undefined) =>
         protection.versionedFills && tombstoneKey ? { tombstoneKey, readClock } : undefined;
+      // The generation each missed key's value will be stored under (null: none, or unknown).
+      const generationOf = (key: K) => {
+        const generationKey = locate(key).generationKey;
+        return generationKey ? generations.get(generationKey) ?? null : null;
+      };
       const loaded = await fetch(indexes.map((i) => keys[i]!), (side) => {
         // A side-filled value is served to this request too (primed): the answer depends on it.
         if (side.tombstoneKey) options.recorder?.entity(side.tombstoneKey);
         fills.push({ key: side.key, value: JSON.stringify({ v: side.value }), ttlSeconds: side.ttlSeconds, guard: guardOf(side.tombstoneKey) });
-      });
+      }, generationOf);
       indexes.forEach((keyIndex, j) => {
         const value = loaded[j] ?? null;
         results[keyIndex] = value;

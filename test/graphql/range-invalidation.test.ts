@@ -102,6 +102,30 @@ describe.each(testDrivers())('range-bucketed page invalidation on %s', (driver) 
     expect(next.ids.slice(0, 5)).not.toContain(gid('Book', 3));
   });
 
+  it('counts the whole table once per list generation, not once per page', async () => {
+    server.counters.reset();
+    const first = await walk('PRICE', 'ASC');
+    const pageQueries = server.counters.statementsOn('book').filter((sql) => /order by/i.test(sql));
+    expect(pageQueries).toHaveLength(first.pages);
+    expect(pageQueries.filter((sql) => /count\(\*\)/i.test(sql))).toHaveLength(1);
+
+    // A new book changes the members: the generation moves, the next page counts again, and
+    // every page of the next walk reports the new total.
+    await server.app.orm.em.fork().execute("INSERT INTO book (title, isbn, price_cents, published_year, author_id) VALUES ('New', 'isbn-new', 5, 2000, 1)");
+    await server.settled();
+    server.counters.reset();
+    const res: any = await server.gql(PAGE, { after: null, field: 'PRICE', direction: 'ASC' });
+    expect(res.data.books.totalCount).toBe(41);
+    expect(server.counters.statements().filter((sql) => /count\(\*\)/i.test(sql))).toHaveLength(1);
+    let after: string | null = res.data.books.pageInfo.endCursor;
+    while (after !== null) {
+      const next: any = await server.gql(PAGE, { after, field: 'PRICE', direction: 'ASC' });
+      expect(next.data.books.totalCount).toBe(41);
+      after = next.data.books.pageInfo.hasNextPage ? next.data.books.pageInfo.endCursor : null;
+    }
+    expect(server.counters.statements().filter((sql) => /count\(\*\)/i.test(sql))).toHaveLength(1);
+  });
+
   it('stays exact through a random history of price and year writes, by API and by plain SQL', async () => {
     const random = mulberry32(driver === 'sqlite' ? 11 : 12);
     const orders: [string, string][] = [['PRICE', 'ASC'], ['PRICE', 'DESC'], ['PUBLISHED_YEAR', 'ASC'], ['PUBLISHED_YEAR', 'DESC']];

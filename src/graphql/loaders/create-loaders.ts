@@ -1,4 +1,5 @@
 import type DataLoader from 'dataloader';
+import { LRUCache } from 'lru-cache';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { CacheStore } from '../../cache/cache-store.ts';
 import { createKeyReader } from '../../cache/key-reader.ts';
@@ -44,6 +45,9 @@ export interface Loaders {
   /** Pages of every list; pages of one depth of a query share one lookup and one query per table. */
   readonly pages: DataLoader<PageSpec, Page | null, string>;
 }
+
+/** Whole-table totalCounts by list generation (see the pages loader), shared by every request of the process. */
+const knownTotals = new LRUCache<string, number>({ max: 1000 });
 
 const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection', favorite: 'BookConnection' } as const;
 
@@ -97,8 +101,16 @@ export function createLoaders({ em, store, keyspace, ttlOf, observer, protection
     memoKey: (spec) => `${familyOf(spec)}:${pageVariant(spec)}`,
     rangesOf: (spec, page) => pageRanges(keyspace, spec, page),
     ttlSeconds: (spec) => ttlOf(CONNECTION_TYPE[spec.table]),
-    async fetch(specs, sideFill) {
-      const loaded = await loadPages(em, specs);
+    async fetch(specs, sideFill, generationOf) {
+      // A list's totalCount changes only with its members, which bump its generation: a total
+      // counted under the generation this batch read is still right (the whole table's COUNT is
+      // the one worth sparing).
+      const totalKeys = specs.map((spec) => {
+        const generation = spec.partition === null ? generationOf(spec) : null;
+        return generation === null ? null : `${keyspace.generation(familyOf(spec))}@${generation}`;
+      });
+      const loaded = await loadPages(em, specs, totalKeys.map((key) => (key === null ? undefined : knownTotals.get(key))));
+      loaded.forEach(({ page }, i) => { if (totalKeys[i] !== null) knownTotals.set(totalKeys[i]!, page.total); });
       // The rows a page query returned are the entities its edges will ask for next: prime this
       // request's loader and fill their keys in the same write-back, saving a lookup and a query.
       loaded.forEach(({ rows }, i) => {

@@ -14,10 +14,12 @@ export interface LoadedPage {
  * ROW_NUMBER(); the totalCount comes from a scalar subquery in the same statement. Keyset
  * pagination throughout: `(sort, id) > (after.value, after.id)`, never OFFSET.
  */
-export async function loadPages(em: SqlEntityManager, specs: readonly PageSpec[]): Promise<LoadedPage[]> {
+export async function loadPages(em: SqlEntityManager, specs: readonly PageSpec[], knownTotals: readonly (number | undefined)[] = []): Promise<LoadedPage[]> {
   const results: LoadedPage[] = new Array(specs.length);
   for (const group of groupByShape(specs)) {
-    const loaded = await loadGroup(em, group.map((i) => specs[i]!));
+    // Whole-table pages are alone in their group; a known total spares its COUNT(*).
+    const known = group.length === 1 && specs[group[0]!]!.partition === null ? knownTotals[group[0]!] : undefined;
+    const loaded = await loadGroup(em, group.map((i) => specs[i]!), known);
     group.forEach((specIndex, j) => { results[specIndex] = loaded[j]!; });
   }
   return results;
@@ -38,7 +40,7 @@ function groupByShape(specs: readonly PageSpec[]): number[][] {
   return groups.map((g) => g.members);
 }
 
-async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[]): Promise<LoadedPage[]> {
+async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[], knownTotal?: number): Promise<LoadedPage[]> {
   const { table, partition, sort } = specs[0]!;
   const op = sort.direction === 'ASC' ? '>' : '<';
   const order = `${sort.expression} ${sort.direction}, id ${sort.direction}`;
@@ -54,7 +56,8 @@ async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[]): Prom
   if (!partition) {
     const spec = specs[0]!;
     const where = keyset(spec, params).replace(/^ AND /, 'WHERE ');
-    sql = `SELECT *, ${sort.expression} AS _sort, (SELECT COUNT(*) FROM ${table}) AS _total
+    const total = knownTotal === undefined ? `(SELECT COUNT(*) FROM ${table})` : String(Math.trunc(knownTotal));
+    sql = `SELECT *, ${sort.expression} AS _sort, ${total} AS _total
            FROM ${table} ${where} ORDER BY ${order} LIMIT ${limit}`;
   } else if (table === 'favorite') {
     // An account's favorites list books, newest favorite first: the rows are the books (their ids
@@ -96,7 +99,7 @@ async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[]): Prom
     const all = byParent.get(spec.partition?.value ?? null) ?? [];
     const listed = all.slice(0, spec.first);
     // With no row to carry it, totalCount is 0 unless rows may lie before the cursor.
-    const total = all.length > 0 ? Number(all[0]!._total) : spec.after ? await countRows(em, spec) : 0;
+    const total = knownTotal ?? (all.length > 0 ? Number(all[0]!._total) : spec.after ? await countRows(em, spec) : 0);
     pages.push({
       rows: listed,
       page: {
