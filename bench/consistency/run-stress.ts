@@ -5,7 +5,8 @@
  * For a while it runs, against PostgreSQL + Redis and real server processes (the `npm start` entry
  * point, each with the cache on and the run's own CACHE_PREFIX):
  *   - readers: concurrent loops posting `book(id:)`, four aliased `book(id:)`s, `books(first: 20)`
- *     ordered by PRICE DESC and in the default order, to a random server over loopback HTTP, with
+ *     ordered by PRICE DESC (half the time followed by the next page, after its last cursor, on
+ *     another server) and in the default order, to a random server over loopback HTTP, with
  *     Zipf-skewed book choice so a few keys are hot;
  *   - three kinds of writers, each setting a book's `price_cents` to that book's next version:
  *       graphql  the `updateBook` mutation (to a random server),
@@ -24,7 +25,11 @@
  *   - impossible if v is higher than any version issued for that book by the time it arrived.
  * Checked values: every node's priceCents; on PRICE pages also each edge's sort value (the page's own
  * copy, from its cursor) and the page's membership: a book missing from the page whose required
- * version is above the page's last sort value (ties: above its id) shows a stale page.
+ * version is above the page's last sort value (ties: above its id) shows a stale page — on a next
+ * page, if also every version whose write had begun before the read ended is below the cursor
+ * (prices only grow, so the book then certainly lay within the page's range during the read).
+ * Next pages depend on range buckets closed at both ends, so this checks the range-bucketed page
+ * invalidation under concurrent writes from all three writers.
  *
  * The check is exact for one process's clock: ack times and t0 are both taken here with
  * performance.now(), and delays of this event loop only make it more lenient, never stricter.
@@ -52,7 +57,7 @@ import { startServerProcess, type ServerProcess } from '../../test/support/serve
 
 export const WRITE_KINDS = ['graphql', 'orm', 'sql'] as const;
 export type WriteKind = (typeof WRITE_KINDS)[number];
-export const READ_TYPES = ['book', 'books4', 'byPrice', 'byDefault', 'followUp'] as const;
+export const READ_TYPES = ['book', 'books4', 'byPrice', 'byPriceNext', 'byDefault', 'followUp'] as const;
 export type ReadType = (typeof READ_TYPES)[number];
 
 export interface StressOptions {
@@ -226,6 +231,8 @@ const BOOK_QUERY = 'query B($id: ID!) { book(id: $id) { id priceCents } }';
 const BOOKS4_QUERY = `query B4($a: ID!, $b: ID!, $c: ID!, $d: ID!) {
   a: book(id: $a) { id priceCents } b: book(id: $b) { id priceCents } c: book(id: $c) { id priceCents } d: book(id: $d) { id priceCents } }`;
 const BY_PRICE_QUERY = '{ books(first: 20, orderBy: { field: PRICE, direction: DESC }) { edges { cursor node { id priceCents } } } }';
+/** The next page of the same list: a value range closed at both ends (its own range buckets). */
+const BY_PRICE_AFTER_QUERY = 'query N($after: String) { books(first: 20, after: $after, orderBy: { field: PRICE, direction: DESC }) { edges { cursor node { id priceCents } } } }';
 const BY_DEFAULT_QUERY = '{ books(first: 20) { edges { node { id priceCents } } } }';
 const UPDATE_MUTATION = 'mutation U($id: ID!, $p: Int!) { updateBook(id: $id, input: { priceCents: $p }) { id priceCents } }';
 const PAGE_ORDER = 'book.PRICE.DESC';
@@ -420,12 +427,27 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
       }
     };
 
-    /** A PRICE DESC page must list every book whose required version ranks it above the page's last row. */
-    const checkMembership = (ctx: ReadContext, listed: Set<number>, lastValue: number, lastDbId: number): void => {
+    /** The highest version of a book whose write began before `t`: no later one can have committed by then. */
+    const highestStarted = (b: number, t: number): number => {
+      const writes = history[b]!;
+      for (let i = writes.length - 1; i >= 0; i--) if (writes[i]!.start < t) return writes[i]!.version;
+      return 0;
+    };
+
+    /**
+     * A PRICE DESC page must list every book whose price, whatever it was during the read, ranks it
+     * between the page's cursor (exclusive; none for the first page) and its last row. Prices only
+     * grow: during the read a book's price lay between its required version and the highest version
+     * whose write had begun before the read ended.
+     */
+    const checkMembership = (ctx: ReadContext, listed: Set<number>, lastValue: number, lastDbId: number, cursor: { value: number; id: number } | null = null): void => {
       for (let b = 0; b < catalog.gids.length; b++) {
         if (listed.has(b)) continue;
         const need = required(b, ctx.t0);
-        if (need > lastValue || (need === lastValue && catalog.dbIds[b]! > lastDbId)) {
+        const dbId = catalog.dbIds[b]!;
+        const highest = cursor ? highestStarted(b, ctx.t1) : Number.POSITIVE_INFINITY;
+        const belowCursor = !cursor || highest < cursor.value || (highest === cursor.value && dbId < cursor.id);
+        if (belowCursor && (need > lastValue || (need === lastValue && dbId > lastDbId))) {
           counts.staleValues++;
           ctx.stale = true;
           const missed = history[b]!.filter((w) => w.version >= lastValue && w.ack !== null && w.ack < ctx.t0)
@@ -434,7 +456,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
             staleSamples.push({
               readType: ctx.type, server: ctx.server, source: 'membership', book: b, bookId: catalog.gids[b]!, dbId: catalog.dbIds[b]!,
               t0: ctx.t0, t1: ctx.t1, read: lastValue, required: need, missed,
-              detail: `missing from the page, whose last row is db id ${lastDbId} at ${lastValue}`,
+              detail: `missing from the page, whose last row is db id ${lastDbId} at ${lastValue}` + (cursor ? ` (after db id ${cursor.id} at ${cursor.value})` : ''),
             });
           }
         }
@@ -453,7 +475,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
 
     /** One read: posts, then checks every value of the answer. */
     let readsSent = 0;
-    const read = async (type: ReadType, server: number, query: string, variables: Record<string, unknown> | undefined, expect: (number | null)[] | null) => {
+    const read = async (type: ReadType, server: number, query: string, variables: Record<string, unknown> | undefined, expect: (number | null)[] | null): Promise<string | null> => {
       const t0 = now();
       let response: GraphQLAnswer;
       try {
@@ -462,7 +484,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
         response = await post(server, query, variables, readsSent++ % 2 === 0);
       } catch (e) {
         error(`${type} on server ${server}: ${(e as Error).message}`);
-        return;
+        return null;
       }
       if (response.responseCache === 'HIT') counts.responseCacheHits++;
       const ctx: ReadContext = { type, server, t0, t1: now(), stale: false, answer: response };
@@ -470,9 +492,10 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
       counts.readsByType[type]++;
       if (response.status !== 200 || response.errors || !response.data) {
         error(`${type} on server ${server}: HTTP ${response.status} ${JSON.stringify(response.errors ?? response.data).slice(0, 300)}`);
-        return;
+        return null;
       }
       const data = response.data as Record<string, any>;
+      let lastCursor: string | null = null;
       if (expect) {
         // book / books4 / followUp: the aliases in order.
         const values = Object.values(data);
@@ -493,7 +516,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
           if (!found) continue;
           listed.add(found.b);
           checkValue(ctx, found.b, found.price, 'node');
-          if (type === 'byPrice') {
+          if (type === 'byPrice' || type === 'byPriceNext') {
             const position = decodePriceCursor(edge.cursor);
             if (!position || position.id !== catalog.dbIds[found.b]) {
               error(`byPrice: cursor ${edge.cursor} does not name book #${found.b}`);
@@ -507,6 +530,12 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
           }
         }
         if (type === 'byPrice' && last && edges.length === 20) checkMembership(ctx, listed, last.value, last.id);
+        if (type === 'byPriceNext' && last && edges.length === 20) {
+          const cursor = decodePriceCursor(variables?.after as string | undefined);
+          if (cursor) checkMembership(ctx, listed, last.value, last.id, cursor);
+          else error(`byPriceNext: unreadable cursor ${String(variables?.after)}`);
+        }
+        lastCursor = edges.at(-1)?.cursor ?? null;
         if (type === 'byDefault') {
           // No inserts or deletes: the default order (id descending) always lists the 20 highest ids.
           const ids = [...listed].map((b) => catalog.dbIds[b]!).sort((x, y) => y - x);
@@ -515,6 +544,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
         }
       }
       if (ctx.stale) counts.staleReads++;
+      return lastCursor;
     };
 
     // --- Sampling ------------------------------------------------------------------------------
@@ -640,7 +670,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     };
-    const followUp = (b: number) => read('followUp', pickServer(), BOOK_QUERY, { id: catalog.gids[b] }, [b]);
+    const followUp = async (b: number): Promise<void> => { await read('followUp', pickServer(), BOOK_QUERY, { id: catalog.gids[b] }, [b]); };
 
     let stopping = false;
     const interval = 1000 / (options.writeRate / kinds.length);
@@ -750,7 +780,9 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
           const bs = [pickBook(), pickBook(), pickBook(), pickBook()];
           await read('books4', server, BOOKS4_QUERY, { a: catalog.gids[bs[0]!], b: catalog.gids[bs[1]!], c: catalog.gids[bs[2]!], d: catalog.gids[bs[3]!] }, bs);
         } else if (r < 0.85) {
-          await read('byPrice', server, BY_PRICE_QUERY, undefined, null);
+          const after = await read('byPrice', server, BY_PRICE_QUERY, undefined, null);
+          // Half the time the walk goes on, on another server: the next page's range is closed.
+          if (after && random() < 0.5) await read('byPriceNext', pickServer(), BY_PRICE_AFTER_QUERY, { after }, null);
         } else {
           await read('byDefault', server, BY_DEFAULT_QUERY, undefined, null);
         }
