@@ -105,6 +105,8 @@ interface Candidate<V> {
   readonly value: V;
   readonly clock: number | undefined;
   readonly ranges: readonly string[] | null;
+  /** Read again with the range tombstones, to tell a failed read from absent tombstones. */
+  readonly generationKey: string;
 }
 
 export { MAX_FILL_AGE_MS };
@@ -301,12 +303,17 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const candidates = raws.map((raw, j) => candidate(raw, indexes[j]!));
       const rangeKeys = [...new Set(candidates.flatMap((c) => c?.ranges ?? []))];
       if (rangeKeys.length === 0) return candidates.map((c) => c?.value);
-      const read = await store.getMany(rangeKeys);
-      const tombstones = new Map(rangeKeys.map((key, i) => [key, read[i] ?? null]));
+      // The generations are read again with the tombstones: a store that failed answers null for
+      // everything, which must read as "cannot tell", not as "no tombstone" (and a generation that
+      // moved meanwhile makes the value old anyway).
+      const generationKeys = [...new Set(candidates.flatMap((c) => (c?.ranges ? [c.generationKey] : [])))];
+      const read = await store.getMany([...generationKeys, ...rangeKeys]);
+      const confirmed = new Set(generationKeys.filter((key, i) => read[i] !== null && read[i] === generations.get(key)));
+      const tombstones = new Map(rangeKeys.map((key, i) => [key, read[generationKeys.length + i] ?? null]));
       return candidates.map((c) => {
         if (!c) return undefined;
         if (!c.ranges) return c.value;
-        const current = c.ranges.every((key) => Number(tombstones.get(key) ?? 0) <= c.clock!);
+        const current = confirmed.has(c.generationKey) && c.ranges.every((key) => Number(tombstones.get(key) ?? 0) <= c.clock!);
         if (!current) return undefined;
         for (const key of c.ranges) options.recorder?.observed(key, tombstones.get(key) ?? null);
         return c.value;
@@ -314,12 +321,14 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     }
 
     function candidate(raw: string | null, keyIndex: number): Candidate<V> | undefined {
-      const envelope = servable<V>(raw, locations[keyIndex]!, generations);
+      const location = locations[keyIndex]!;
+      const envelope = servable<V>(raw, location, generations);
       if (!envelope) return undefined;
       const ranges = options.rangesOf?.(keys[keyIndex]!, envelope.v) ?? null;
-      // A value that needs range checks but was stored without its clock cannot be checked.
-      if (ranges && typeof envelope.c !== 'number') return undefined;
-      return { value: envelope.v, clock: envelope.c, ranges };
+      // A value that needs range checks but was stored without its clock, or that has no
+      // generation to confirm the check by, cannot be checked.
+      if (ranges && (typeof envelope.c !== 'number' || !location.generationKey)) return undefined;
+      return { value: envelope.v, clock: envelope.c, ranges, generationKey: location.generationKey ?? '' };
     }
   }
 
