@@ -7,7 +7,7 @@ export interface OperationRequest {
   /** Hex SHA-256 of the query text: computed, or the client's persisted-query hash. */
   readonly queryHash: string;
   readonly operationName: string | null;
-  /** The variables as JSON text (the same variables in another key order are another entry). */
+  /** The variables as canonical JSON text: object keys sorted, so their order does not matter. */
   readonly variables: string;
 }
 
@@ -66,7 +66,15 @@ export function readOperationRequest(req: IncomingMessage, body: unknown): Opera
   } else {
     return null;
   }
-  return { queryHash, operationName: operationName ?? null, variables: JSON.stringify(variables ?? {}) };
+  return { queryHash, operationName: operationName ?? null, variables: canonicalJson(variables ?? {}) };
+}
+
+/** JSON with every object's keys in sorted order (arrays keep theirs): one text per value. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
+      : v);
 }
 
 function parseJsonParam(value: string | null): unknown {

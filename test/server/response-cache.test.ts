@@ -87,6 +87,13 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect(other.body.data.book.title).toBe('Book 1.2');
     expect(await responseKeys()).toHaveLength(2);
     expect((await send(server, BOOK, { variables: { id: gid('Book', 2) } })).body.data.book.title).toBe('Book 1.2');
+
+    // The same variables in another key order (nested ones too) name the same answer.
+    const PAGE = 'query($first: Int!, $order: BookOrder) { books(first: $first, orderBy: $order) { edges { node { id } } } }';
+    const first = await send(server, PAGE, { variables: { first: 2, order: { field: 'PRICE', direction: 'ASC' } } });
+    const reordered = await send(server, PAGE, { variables: { order: { direction: 'ASC', field: 'PRICE' }, first: 2 } });
+    expect([first.cache, reordered.cache]).toEqual(['MISS', 'HIT']);
+    expect(reordered.text).toBe(first.text);
   });
 
   it('a title change invalidates exactly the answers built from that book; the others stay hits', async () => {
