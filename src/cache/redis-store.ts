@@ -7,29 +7,17 @@ import { createRedisCommands, type RedisCommand } from './redis-commands.ts';
 import type { StoreObserver, StoreOperation } from './store-observer.ts';
 
 /**
- * Writes a value unless its entity was invalidated after the filler read the clock (KEYS[2], the
- * tombstone, holds the clock of the last invalidation), then releases the filler's lease if it is
- * still the holder — also when the fill is refused: the filler is done either way, and a lease
- * left to expire would keep every waiter polling until its TTL. (A lease taken after the
- * invalidation that refuses the fill survives it: the invalidation deleted only the leases
- * that existed then.) ARGV: value, ttl seconds, read clock (-1: unguarded), lease token ('' : none).
+ * Versioned fills, in triples of KEYS (value, tombstone, lease) and quadruples of ARGV (value, ttl
+ * seconds, read clock (-1: unguarded), lease token ('' : none)). Each value is written unless its
+ * entity was invalidated after the filler read the clock (the tombstone holds the clock of the last
+ * invalidation); then the filler's lease is released if it is still the holder — also when the
+ * fill is refused: the filler is done either way, and a lease left to expire would keep every
+ * waiter polling until its TTL. (A lease taken after the invalidation that refuses the fill
+ * survives it: the invalidation deleted only the leases that existed then.)
+ * Defined twice: `cacheFill` takes one entry (a cluster: its keys share one slot), `cacheFillMany`
+ * a whole batch (a single Redis), its key count first.
  */
 const FILL_SCRIPT = `
-local readClock = tonumber(ARGV[3])
-local written = 1
-if readClock >= 0 then
-  local tombstone = redis.call('GET', KEYS[2])
-  if tombstone and tonumber(tombstone) > readClock then written = 0 end
-end
-if written == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
-if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) == ARGV[4] then redis.call('DEL', KEYS[3]) end
-return written`;
-
-/**
- * FILL_SCRIPT for many entries in one call (a single Redis: the entries' keys live in many slots):
- * KEYS in triples (value, tombstone, lease), ARGV in quadruples (value, ttl, read clock, token).
- */
-const FILL_MANY_SCRIPT = `
 for i = 0, #KEYS / 3 - 1 do
   local value, tombstone, lease = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
   local readClock = tonumber(ARGV[i * 4 + 3])
@@ -104,7 +92,7 @@ export function createRedisStore(
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
   redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
   redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
-  redis.defineCommand('cacheFillMany', { lua: FILL_MANY_SCRIPT });
+  redis.defineCommand('cacheFillMany', { lua: FILL_SCRIPT });
 
   /**
    * Reads and fills go through the circuit breaker; invalidations and counters do not: refusing
@@ -157,9 +145,8 @@ export function createRedisStore(
               p.push({ name: 'set', keys: [key], args: [value, 'EX', ttlSeconds] });
             }
           }
-          if (many && many.keys.length === 3) p.push({ name: 'cacheFill', keys: many.keys, args: many.args });
           // A script with a variable number of keys takes their count first (single Redis only: no slot grouping).
-          else if (many && many.keys.length > 3) p.push({ name: 'cacheFillMany', keys: [], args: [many.keys.length, ...many.keys, ...many.args] });
+          if (many && many.keys.length > 0) p.push({ name: 'cacheFillMany', keys: [], args: [many.keys.length, ...many.keys, ...many.args] });
         });
       } catch {
         // A dropped fill costs one later miss, never a failed request.
