@@ -32,7 +32,7 @@ export function createAppObservers(options: { hooks: AppHooks; metrics: Metrics;
 
   const invalidator: InvalidatorObserver = {
     applied(evictions) {
-      metrics.invalidation([...evictions.entities()].map((e) => e.type), evictions.families());
+      metrics.invalidation([...evictions.entities()].map((e) => e.type), evictions.families(), [...evictions.ranges()].map((r) => r.family));
       trace()?.evicted(evictions);
       hooks.invalidator?.applied?.(evictions);
     },

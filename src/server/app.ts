@@ -125,6 +125,9 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
           metrics.responseSaved();
           hooks.responseCache?.saved?.();
         },
+        followed(outcome) {
+          metrics.responseFollower(outcome);
+        },
       },
     })
     : null;

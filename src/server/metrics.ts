@@ -42,11 +42,13 @@ export function createMetrics(options: MetricsOptions = {}) {
     leaseWaits: counter('cache_lease_waits_total', "Misses that waited for another filler's value, by type and outcome", ['type', 'outcome']),
     evictions: counter('cache_evictions_total', 'Entity keys deleted by invalidations, by type', ['type']),
     generationBumps: counter('cache_generation_bumps_total', 'List family generations bumped, by family kind (first segment of the name)', ['family']),
-    invalidations: counter('cache_invalidations_total', 'Invalidations applied (one pipeline each)'),
+    reorders: counter('cache_range_reorders_total', 'Sort values whose range buckets a reorder set (old and new value each), by family kind', ['family']),
+    invalidations: counter('cache_invalidations_total', 'Invalidations applied (one round trip each on a single Redis)'),
     lost: counter('cache_invalidations_lost_total', 'Invalidations that may not have reached Redis (repaired by an epoch bump)'),
     epochBumps: counter('cache_epoch_bumps_total', 'Epoch bumps made by this process, by reason', ['reason']),
     responses: counter('response_cache_lookups_total', 'Whole-response cache lookups, by result (hit, absent, invalidated, unavailable)', ['result']),
     responseSaves: counter('response_cache_saves_total', 'Whole responses stored after a miss'),
+    responseFollowers: counter('response_cache_followers_total', 'Misses that waited for an identical request building the same answer, by outcome (served: it then hit; built: it built its own)', ['outcome']),
     redis: histogram('redis_roundtrip_seconds', 'Redis round trips, by store operation', ['operation'], fast),
     redisFailures: counter('redis_failures_total', 'Failed Redis round trips (served from the database instead), by store operation', ['operation']),
     sqlStatements: counter('sql_statements_total', 'SQL statements sent, by first keyword (transaction control included)', ['statement']),
@@ -81,14 +83,16 @@ export function createMetrics(options: MetricsOptions = {}) {
       if (served > 0) m.leaseWaits.inc({ type, outcome: 'served' }, served);
       if (timedOut > 0) m.leaseWaits.inc({ type, outcome: 'timed_out' }, timedOut);
     },
-    invalidation(entityTypes: Iterable<string>, families: Iterable<string>) {
+    invalidation(entityTypes: Iterable<string>, families: Iterable<string>, reordered: Iterable<string> = []) {
       m.invalidations.inc();
       for (const type of entityTypes) m.evictions.inc({ type });
       for (const family of families) m.generationBumps.inc({ family: family.split('.')[0]! });
+      for (const family of reordered) m.reorders.inc({ family: family.split('.')[0]! });
     },
     lostInvalidation: () => m.lost.inc(),
     responseLookup: (result: string) => m.responses.inc({ result }),
     responseSaved: () => m.responseSaves.inc(),
+    responseFollower: (outcome: 'served' | 'built') => m.responseFollowers.inc({ outcome }),
     epochBump: (reason: 'repair' | 'change_feed_connect') => m.epochBumps.inc({ reason }),
     redisRoundTrip: (operation: string, durationMs: number) => m.redis.observe({ operation }, durationMs / 1000),
     redisFailure: (operation: string) => m.redisFailures.inc({ operation }),

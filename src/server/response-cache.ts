@@ -28,6 +28,8 @@ export interface ResponseCachePlan {
 export interface ResponseCacheObserver {
   lookup?(result: ResponseLookup['kind']): void;
   saved?(): void;
+  /** A miss waited for an identical request building its answer: then hit (served) or not (built). */
+  followed?(outcome: 'served' | 'built'): void;
 }
 
 export interface ResponseCache {
@@ -126,6 +128,7 @@ export function createResponseCache(options: {
         await Promise.race([leader, new Promise<void>((resolve) => { timer = setTimeout(resolve, followerWaitMs); })]);
         clearTimeout(timer);
         found = await lookup(plan);
+        observer.followed?.(found.kind === 'hit' ? 'served' : 'built');
       }
       if (found.kind !== 'hit') return false;
       const { body, maxAge, scope: policyScope, storedAt } = found.response;

@@ -109,6 +109,11 @@ describe.each(testDrivers())('observability on %s', (driver) => {
     expect(sample(after, 'catalog_cache_evictions_total', { type: 'Book' }) - sample(before, 'catalog_cache_evictions_total', { type: 'Book' })).toBeGreaterThanOrEqual(1);
     expect(sample(after, 'catalog_cache_generation_bumps_total', { family: 'books' }) - sample(before, 'catalog_cache_generation_bumps_total', { family: 'books' })).toBeGreaterThanOrEqual(1);
     expect(after).not.toMatch(/family="books\.TITLE"/); // family kinds only: bounded labels
+    // A new price only reorders the price lists: range buckets of the old and the new value.
+    const reorders = (text: string) => sample(text, 'catalog_cache_range_reorders_total', { family: 'books' });
+    const beforePrice = await scrape();
+    expect((await post(`mutation { updateBook(id: "${gid('Book', 2)}", input: { priceCents: 4321 }) { id } }`)).errors).toBeUndefined();
+    expect(reorders(await scrape()) - reorders(beforePrice)).toBeGreaterThanOrEqual(2);
     expect(sample(after, 'catalog_graphql_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' }) - sample(before, 'catalog_graphql_errors_total', { code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
     expect(sample(after, 'catalog_graphql_request_duration_seconds_count', { operation_type: 'mutation' })).toBeGreaterThanOrEqual(1);
   });

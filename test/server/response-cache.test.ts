@@ -163,6 +163,8 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     const lookups = server.counters.roundTrips.filter((r) => r.operation === 'responseLookup').length;
     expect(lookups).toBe(1 + 7 * 2);
     expect(server.counters.roundTrips.filter((r) => r.operation === 'responseSave')).toHaveLength(1);
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/catalog_response_cache_followers_total\{outcome="served"\} 7/);
   });
 
   it('a price change far from a PRICE page keeps its answer; one into the page makes it miss', async () => {
