@@ -49,6 +49,24 @@ describe.each(testDrivers())('viewers and private data on %s', (driver) => {
   });
   afterEach(() => server.close());
 
+  it("sees another program's plain-SQL writes to its account and favorites once the change feed applies them", async () => {
+    const { token, account } = await signUp('sql@example.com');
+    const id = accountId(account.id);
+    expect(ids(await as(token)(FAVORITES))).toEqual([]); // cached: the viewer's account and an empty favorites page
+    const em = server.app.orm.em.fork();
+    await em.execute('INSERT INTO favorite (account_id, book_id) VALUES (?, ?)', [id, 3]);
+    await em.execute("UPDATE account SET email = 'renamed@example.com' WHERE id = ?", [id]);
+    await server.settled();
+    const after = await as(token)(FAVORITES);
+    expect(after.data.viewer.email).toBe('renamed@example.com');
+    expect(ids(after)).toEqual([gid('Book', 3)]);
+    expect(after.data.viewer.favorites.totalCount).toBe(1);
+
+    await em.execute('DELETE FROM favorite WHERE account_id = ?', [id]);
+    await server.settled();
+    expect(ids(await as(token)(FAVORITES))).toEqual([]);
+  });
+
   it('signs up (email lower-cased), logs in case-insensitively, and answers the viewer', async () => {
     const { token, account } = await signUp('  Alice@Example.COM ');
     expect(account.email).toBe('alice@example.com');

@@ -1,8 +1,10 @@
 import { Evictions } from '../../cache/evictions.ts';
-import { authorChanged, bookChanged, reviewChanged, type BookFacts } from '../../catalog/change-evictions.ts';
+import { authorChanged, bookChanged, favoritesChanged, reviewChanged, type BookFacts } from '../../catalog/change-evictions.ts';
+import { CachedType } from '../../catalog/families.ts';
 
 /**
- * Row changes as the database reports them (PostgreSQL triggers → NOTIFY, SQLite TEMP triggers):
+ * Row changes as the database reports them (PostgreSQL triggers → NOTIFY, SQLite TEMP triggers),
+ * for the catalog's tables and the accounts' (account, favorite):
  * the table, and the row's key fields before and after, with the columns' snake_case names
  * (null before: inserted; null after: deleted). Only the fields some eviction rule reads are
  * carried; any other column's change still evicts the row's entity key, because every UPDATE is
@@ -26,10 +28,23 @@ export interface ReviewKeys {
   readonly rating: number;
 }
 
+/** An account: only its id (the cached account is evicted on any change; its secrets are never reported). */
+export interface AccountKeys {
+  readonly id: number;
+}
+
+export interface FavoriteKeys {
+  readonly id: number;
+  readonly account_id: number;
+  readonly book_id: number;
+}
+
 export type ChangeEvent =
   | { readonly table: 'author'; readonly old: AuthorKeys | null; readonly new: AuthorKeys | null }
   | { readonly table: 'book'; readonly old: BookKeys | null; readonly new: BookKeys | null }
-  | { readonly table: 'review'; readonly old: ReviewKeys | null; readonly new: ReviewKeys | null };
+  | { readonly table: 'review'; readonly old: ReviewKeys | null; readonly new: ReviewKeys | null }
+  | { readonly table: 'account'; readonly old: AccountKeys | null; readonly new: AccountKeys | null }
+  | { readonly table: 'favorite'; readonly old: FavoriteKeys | null; readonly new: FavoriteKeys | null };
 
 export type ChangeTable = ChangeEvent['table'];
 
@@ -38,6 +53,8 @@ export const CHANGE_COLUMNS: Record<ChangeTable, readonly string[]> = {
   author: ['id'],
   book: ['id', 'author_id', 'title', 'price_cents', 'published_year'],
   review: ['id', 'book_id', 'rating'],
+  account: ['id'],
+  favorite: ['id', 'account_id', 'book_id'],
 };
 
 /**
@@ -60,6 +77,16 @@ export function evictionsForChanges(events: Iterable<ChangeEvent>, into: Evictio
           event.old && { id: event.old.id, bookId: event.old.book_id, rating: event.old.rating },
           event.new && { id: event.new.id, bookId: event.new.book_id, rating: event.new.rating },
         );
+        break;
+      case 'account': {
+        const id = (event.old ?? event.new)!.id;
+        into.entity(CachedType.Account, id);
+        // Deleted: its favorites go with it (they also arrive as favorite deletes of their own).
+        if (!event.new) favoritesChanged(into, id);
+        break;
+      }
+      case 'favorite':
+        for (const row of [event.old, event.new]) if (row) favoritesChanged(into, row.account_id);
         break;
     }
   }
@@ -86,8 +113,12 @@ export function toChangeEvent(table: unknown, old: unknown, now: unknown): Chang
       return { table, old: old == null ? null : bookKeys(old), new: now == null ? null : bookKeys(now) };
     case 'review':
       return { table, old: old == null ? null : reviewKeys(old), new: now == null ? null : reviewKeys(now) };
+    case 'account':
+      return { table, old: old == null ? null : { id: integer(old, 'id') }, new: now == null ? null : { id: integer(now, 'id') } };
+    case 'favorite':
+      return { table, old: old == null ? null : favoriteKeys(old), new: now == null ? null : favoriteKeys(now) };
     default:
-      throw new TypeError(`change event: table must be author, book or review, got ${JSON.stringify(table)}`);
+      throw new TypeError(`change event: table must be author, book, review, account or favorite, got ${JSON.stringify(table)}`);
   }
 }
 
@@ -102,6 +133,10 @@ function bookKeys(row: unknown): BookKeys {
     price_cents: integer(row, 'price_cents'),
     published_year: year === null ? null : integer(row, 'published_year'),
   };
+}
+
+function favoriteKeys(row: unknown): FavoriteKeys {
+  return { id: integer(row, 'id'), account_id: integer(row, 'account_id'), book_id: integer(row, 'book_id') };
 }
 
 function reviewKeys(row: unknown): ReviewKeys {

@@ -62,6 +62,17 @@ describe('evictionsForChanges', () => {
     expect(describeOf({ table: 'author', old: { id: 7 }, new: { id: 7 } })).toEqual({ entities: ['Author:7'], families: [], ranges: [] });
   });
 
+  it("evicts an account on any change, and refreshes the favorites lists a favorite leaves or joins", () => {
+    expect(describeOf({ table: 'account', old: { id: 5 }, new: { id: 5 } })).toEqual({ entities: ['Account:5'], families: [], ranges: [] });
+    expect(describeOf({ table: 'account', old: { id: 5 }, new: null })).toEqual({ entities: ['Account:5'], families: ['account.5.favorites'], ranges: [] });
+    expect(describeOf({ table: 'favorite', old: null, new: { id: 1, account_id: 5, book_id: 9 } }))
+      .toEqual({ entities: [], families: ['account.5.favorites'], ranges: [] });
+    expect(describeOf({ table: 'favorite', old: { id: 1, account_id: 5, book_id: 9 }, new: { id: 1, account_id: 6, book_id: 9 } }).families)
+      .toEqual(['account.5.favorites', 'account.6.favorites']);
+    expect(() => toChangeEvent('account', { id: 5, password_hash: 'x' }, null)).not.toThrow();
+    expect(toChangeEvent('account', { id: 5, password_hash: 'x' }, null)).toEqual({ table: 'account', old: { id: 5 }, new: null });
+  });
+
   it('merges a whole cascade into one set, duplicates collapsed', () => {
     const evictions = evictionsForChanges([
       { table: 'author', old: { id: 7 }, new: null },
@@ -83,7 +94,7 @@ describe('toChangeEvent', () => {
   });
 
   it('refuses what the triggers never send, naming the field and showing the value', () => {
-    expect(() => toChangeEvent('publisher', { id: 1 }, null)).toThrow('table must be author, book or review, got "publisher"');
+    expect(() => toChangeEvent('publisher', { id: 1 }, null)).toThrow('table must be author, book, review, account or favorite, got "publisher"');
     expect(() => toChangeEvent('book', { ...book(), price_cents: '999' }, null)).toThrow('price_cents must be an integer, got "999"');
     expect(() => toChangeEvent('book', { ...book(), title: null }, null)).toThrow('book.title must be a string, got null');
     expect(() => toChangeEvent('author', null, null)).toThrow('old and new row are both null');
