@@ -6,9 +6,6 @@ import { invalidatedChannel, type Keyspace } from './keyspace.ts';
 import { TOMBSTONE_TTL_MS } from './lifetimes.ts';
 import { bucketsOfValue } from './range-buckets.ts';
 
-/** How long an invalidation is remembered: see lifetimes.ts. */
-export { TOMBSTONE_TTL_MS };
-
 /** Pause before an invalidation that failed is sent again. */
 const RETRY_DELAY_MS = 25;
 

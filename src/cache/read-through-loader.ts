@@ -109,8 +109,6 @@ interface Candidate<V> {
   readonly generationKey: string;
 }
 
-export { MAX_FILL_AGE_MS };
-
 /**
  * A per-request DataLoader that reads through the cache: one lookup round trip for all keys of a
  * batch (shared with sibling loaders through the KeyReader), one source query for the misses, one

@@ -41,10 +41,16 @@ return v`;
 /**
  * Writes a tombstone only upwards: two overlapping invalidations of one entity may land in either
  * order, and a tombstone that went back to the older clock would let a stale fill through.
- * ARGV: clock, ttl ms.
+ * A Lua function shared by the one-tombstone script (a cluster's invalidation) and the whole
+ * invalidation script (a single Redis).
  */
-const TOMBSTONE_SCRIPT = `local t = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if t < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+const RAISE_TOMBSTONE = `local function raise(key, clock, ttl)
+  local t = tonumber(redis.call('GET', key) or '-1')
+  if t < tonumber(clock) then redis.call('SET', key, clock, 'PX', ttl) else redis.call('PEXPIRE', key, ttl) end
+end
+`;
+/** One tombstone. ARGV: clock, ttl ms. */
+const TOMBSTONE_SCRIPT = `${RAISE_TOMBSTONE}raise(KEYS[1], ARGV[1], ARGV[2])
 return 1`;
 
 /**
@@ -55,15 +61,12 @@ return 1`;
  * KEYS: clock, tombstones…, deleted…, generations…, [epoch]. ARGV: tombstone ttl ms, #tombstones,
  * #deleted, #generations, channel ('' : none), message, '1' when the epoch key is last.
  */
-const INVALIDATE_SCRIPT = `
+const INVALIDATE_SCRIPT = `${RAISE_TOMBSTONE}
 local ttl = ARGV[1]
 local nt, nd, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local clock = 0
 if nt > 0 then clock = redis.call('INCR', KEYS[1]) end
-for i = 2, nt + 1 do
-  local t = tonumber(redis.call('GET', KEYS[i]) or '-1')
-  if t < clock then redis.call('SET', KEYS[i], clock, 'PX', ttl) else redis.call('PEXPIRE', KEYS[i], ttl) end
-end
+for i = 2, nt + 1 do raise(KEYS[i], clock, ttl) end
 local first = nt + 2
 for i = first, first + nd - 1, 500 do redis.call('DEL', unpack(KEYS, i, math.min(i + 499, first + nd - 1))) end
 for i = first + nd, first + nd + ng - 1 do redis.call('INCR', KEYS[i]) end

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { createDependencyRecorder, type Dependencies, type DependencyRecorder } from '../cache/dependencies.ts';
 import type { Keyspace } from '../cache/keyspace.ts';
-import { MAX_FILL_AGE_MS } from '../cache/read-through-loader.ts';
+import { MAX_FILL_AGE_MS } from '../cache/lifetimes.ts';
 import type { ResponseLookup, ResponseStore } from '../cache/response-store.ts';
 import { readOperationRequest } from './operation-request.ts';
 import type { RequestScope } from './request-scope.ts';

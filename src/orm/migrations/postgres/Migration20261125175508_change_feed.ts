@@ -1,4 +1,5 @@
 import { Migration } from '@mikro-orm/migrations';
+import { createChangeFeedTriggers, dropChangeFeedTriggers } from './change-feed-triggers.ts';
 
 /**
  * Written by hand (the entity diff knows nothing of it; `schemaGenerator.ignoreTriggers` keeps
@@ -63,19 +64,13 @@ $fn$;`);
       review: `'id', 'book_id', 'rating'`,
     };
     for (const [table, columns] of Object.entries(keyColumns)) {
-      const publish = `for each statement execute function "catalog_publish_changes"(${columns})`;
-      this.addSql(`create trigger "catalog_changes_insert" after insert on "${table}" referencing new table as new_rows ${publish};`);
-      this.addSql(`create trigger "catalog_changes_update" after update on "${table}" referencing old table as old_rows new table as new_rows ${publish};`);
-      this.addSql(`create trigger "catalog_changes_delete" after delete on "${table}" referencing old table as old_rows ${publish};`);
-      this.addSql(`create trigger "catalog_changes_truncate" after truncate on "${table}" for each statement execute function "catalog_publish_changes"();`);
+      for (const sql of createChangeFeedTriggers(table, columns)) this.addSql(sql);
     }
   }
 
   override down(): void | Promise<void> {
     for (const table of ['author', 'book', 'review']) {
-      for (const operation of ['insert', 'update', 'delete', 'truncate']) {
-        this.addSql(`drop trigger if exists "catalog_changes_${operation}" on "${table}";`);
-      }
+      for (const sql of dropChangeFeedTriggers(table)) this.addSql(sql);
     }
     this.addSql(`drop function if exists "catalog_publish_changes"();`);
   }
