@@ -1,6 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import { GraphQLError, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, visit, type DocumentNode, type ValidationRule, type ValueNode } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
 import { MAX_FIRST } from '../graphql/connections/page-args.ts';
 import { ErrorCode, badUserInput } from '../graphql/errors.ts';
@@ -50,34 +50,95 @@ export function createQueryLimits(limits: QueryLimits, development: boolean): {
 }
 
 function costPlugin(maxCost: number): ApolloServerPlugin {
+  const estimates = new CostMemo();
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document, schema, operationName }) {
-          const badFirst: number[] = [];
-          let cost: number;
-          try {
-            cost = getComplexity({
-              schema, query: document, variables: request.variables ?? {}, operationName: operationName ?? undefined,
-              estimators: [connectionEstimator(badFirst), simpleEstimator({ defaultComplexity: 1 })],
-            });
-          } catch {
-            // Variables that do not coerce: execution refuses them with Apollo's BAD_USER_INPUT
-            // before any resolver runs, so there is nothing to estimate.
-            return;
+          const variables = request.variables ?? {};
+          let estimate = estimates.get(document, operationName, variables);
+          if (!estimate) {
+            const badFirst: number[] = [];
+            try {
+              const cost = getComplexity({
+                schema, query: document, variables, operationName: operationName ?? undefined,
+                estimators: [connectionEstimator(badFirst), simpleEstimator({ defaultComplexity: 1 })],
+              });
+              estimate = { cost, badFirst };
+            } catch {
+              // Variables that do not coerce: execution refuses them with Apollo's BAD_USER_INPUT
+              // before any resolver runs, so there is nothing to estimate (and nothing to remember).
+              return;
+            }
+            estimates.set(document, operationName, variables, estimate);
           }
-          if (badFirst.length > 0) {
-            throw withStatus(badUserInput(`"first" must be between 0 and ${MAX_FIRST}, got ${badFirst[0]}`, 'first'));
+          if (estimate.badFirst.length > 0) {
+            throw withStatus(badUserInput(`"first" must be between 0 and ${MAX_FIRST}, got ${estimate.badFirst[0]}`, 'first'));
           }
-          if (cost > maxCost) {
-            throw withStatus(new GraphQLError(`Query is too expensive: estimated cost ${cost} exceeds ${maxCost}; ask for smaller pages or fewer nested lists`, {
-              extensions: { code: ErrorCode.QueryTooComplex, cost, maxCost },
+          if (estimate.cost > maxCost) {
+            throw withStatus(new GraphQLError(`Query is too expensive: estimated cost ${estimate.cost} exceeds ${maxCost}; ask for smaller pages or fewer nested lists`, {
+              extensions: { code: ErrorCode.QueryTooComplex, cost: estimate.cost, maxCost },
             }));
           }
         },
       };
     },
   };
+}
+
+interface CostEstimate {
+  readonly cost: number;
+  readonly badFirst: readonly number[];
+}
+
+/** Estimates remembered per document: at most this many variable combinations each. */
+const ESTIMATES_PER_DOCUMENT = 64;
+
+/**
+ * Remembers cost estimates. A document's cost depends on its variables only through `first`
+ * arguments (connectionEstimator) and directive arguments (`@skip`/`@include` decide what is
+ * counted): the estimate is keyed by the operation and those variables' values, so `book(id: $id)`
+ * is estimated once for every id. Apollo hands the same parsed DocumentNode to every request with
+ * the same text (its document store), so the memo hangs off it and goes when Apollo drops it.
+ */
+class CostMemo {
+  readonly #byDocument = new WeakMap<DocumentNode, { readonly relevant: readonly string[]; readonly estimates: Map<string, CostEstimate> }>();
+
+  get(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): CostEstimate | undefined {
+    const entry = this.#byDocument.get(document);
+    return entry?.estimates.get(keyOf(entry.relevant, operationName, variables));
+  }
+
+  set(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>, estimate: CostEstimate): void {
+    let entry = this.#byDocument.get(document);
+    if (!entry) this.#byDocument.set(document, (entry = { relevant: costVariables(document), estimates: new Map() }));
+    if (entry.estimates.size >= ESTIMATES_PER_DOCUMENT) entry.estimates.clear();
+    entry.estimates.set(keyOf(entry.relevant, operationName, variables), estimate);
+  }
+}
+
+function keyOf(relevant: readonly string[], operationName: string | null | undefined, variables: Record<string, unknown>): string {
+  // An absent variable (its default applies) and an explicit null are told apart.
+  return JSON.stringify([operationName ?? null, ...relevant.map((name) => (variables[name] === undefined ? [] : [variables[name]]))]);
+}
+
+/** The variables a cost estimate can depend on: those inside `first` arguments and directive arguments. */
+function costVariables(document: DocumentNode): string[] {
+  const names = new Set<string>();
+  const collect = (value: ValueNode): void => {
+    if (value.kind === Kind.VARIABLE) names.add(value.name.value);
+    else if (value.kind === Kind.LIST) value.values.forEach(collect);
+    else if (value.kind === Kind.OBJECT) value.fields.forEach((field) => collect(field.value));
+  };
+  visit(document, {
+    Field(field) {
+      for (const argument of field.arguments ?? []) if (argument.name.value === 'first') collect(argument.value);
+    },
+    Directive(directive) {
+      for (const argument of directive.arguments ?? []) collect(argument.value);
+    },
+  });
+  return [...names].sort();
 }
 
 /** A connection costs one plus `first` times what one of its items costs. */

@@ -54,6 +54,30 @@ describe('query limits', () => {
     expect((await post(server, { query: narrow })).body.errors).toBeUndefined();
   });
 
+  it('remembers estimates per document, yet judges each request by its own page sizes and directives', async () => {
+    // `first` and `@include(if:)` change the cost; `$id` does not. The estimate is remembered per
+    // document: each request below must still be judged by its own page sizes and directives.
+    const query = `query Walk($first: Int, $more: Boolean!, $id: ID!) {
+      books(first: $first) { edges { node { title reviews(first: $first) @include(if: $more) { edges { node { rating book { author { books(first: $first) { totalCount } } } } } } } } }
+      one: book(id: $id) { title }
+    }`;
+    const answer = (variables: Record<string, unknown>) => post(server, { query, variables });
+    expect((await answer({ first: 2, more: true, id: 'x' })).body.errors).toBeUndefined();
+    expect((await answer({ first: 2, more: true, id: 'y' })).body.errors).toBeUndefined();
+    server.counters.reset();
+    const wide = await answer({ first: 100, more: true, id: 'x' });
+    expect(wide.body.errors?.map((e) => e.extensions?.code)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(server.counters.statements()).toEqual([]);
+    // The same page size is cheap once the nested lists are skipped.
+    expect((await answer({ first: 100, more: false, id: 'x' })).body.errors).toBeUndefined();
+    server.counters.reset();
+    const bad = await answer({ first: 101, more: false, id: 'x' });
+    expect(bad.body.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
+    expect(server.counters.statements()).toEqual([]);
+    // Absent (its default: 10 per list) is not the same as a value given.
+    expect((await answer({ more: true, id: 'x' })).body.errors).toBeUndefined();
+  });
+
   it('refuses too many aliases', async () => {
     const aliases = Array.from({ length: 40 }, (_, i) => `a${i}: books { totalCount }`).join(' ');
     await refused({ query: `{ ${aliases} }` }, 'GRAPHQL_VALIDATION_FAILED', /alias/i);
