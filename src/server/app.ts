@@ -205,7 +205,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   });
   httpServer.on('request', (req, res) => {
     const request = beginRequest(req, res, { log, traceAll: config.cacheTrace ?? false });
-    logWhenDone(req, res, request, metrics.httpRequest);
+    logWhenDone(req, res, request, log, metrics.httpRequest);
     res.once('handlerError', (error) => request.log.error({ err: error, url: req.url }, 'request failed'));
     // Everything the request causes — Apollo's execution, the loaders' round trips, MikroORM's
     // statements, a mutation's evictions — runs in this async context and is charged to it.

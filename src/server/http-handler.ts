@@ -59,12 +59,12 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
       if (options.graphiql?.(req, res)) return;
       if (path !== '/graphql') return send(res, 404, { errors: [{ message: `Not found: ${path}`, extensions: { code: 'NOT_FOUND' } }] });
 
+      const body = req.method === 'POST' ? await readJsonBody(req, maxBodyBytes) : undefined;
+      if (await options.responseCache?.answer(req, res, body)) return;
       const headers = new HeaderMap();
       for (const [key, value] of Object.entries(req.headers)) {
         if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(', ') : value);
       }
-      const body = req.method === 'POST' ? await readJsonBody(req, maxBodyBytes) : undefined;
-      if (await options.responseCache?.answer(req, res, body)) return;
       const response = await options.apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: new URL(req.url ?? '/', 'http://x').search, body },
         context: () => options.context({ req }),
@@ -102,14 +102,7 @@ function send(res: ServerResponse, status: number, body: unknown): void {
 async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const text = (await readBody(req, limit)).toString('utf8');
   const type = String(req.headers['content-type'] ?? '');
   // Apollo answers non-JSON content types itself (400, with its CSRF rules); only JSON is parsed here.
   if (!/^application\/(graphql-response\+)?json/i.test(type)) return text.length > 0 ? text : undefined;
@@ -119,4 +112,35 @@ async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknow
   } catch {
     throw new HttpError(400, 'BAD_REQUEST', 'Request body is not valid JSON');
   }
+}
+
+/**
+ * The request's body, refused (413) as soon as it passes `limit` bytes. Plain stream events rather
+ * than `for await`: every request reads a body, and the async iterator's machinery costs more than
+ * the rest of a cache hit's JavaScript.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Error | null) => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (error) reject(error);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      settle(new HttpError(413, 'PAYLOAD_TOO_LARGE', `Request body exceeds ${limit} bytes`));
+      req.destroy(); // the rest is not read (as `for await` would stop reading)
+    };
+    const onEnd = () => settle(null);
+    const onError = (error: Error) => settle(error);
+    // Closed before its end: the client went away mid-body.
+    const onClose = () => settle(Object.assign(new Error('request body incomplete: the client closed the connection'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }

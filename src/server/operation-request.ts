@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as cryptoHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { LRUCache } from 'lru-cache';
 
@@ -18,7 +18,7 @@ const queryHashes = new LRUCache<string, string>({ maxSize: 4_000_000, sizeCalcu
 
 function hashOf(query: string): string {
   let hash = queryHashes.get(query);
-  if (hash === undefined) queryHashes.set(query, (hash = createHash('sha256').update(query).digest('hex')));
+  if (hash === undefined) queryHashes.set(query, (hash = cryptoHash('sha256', query, 'hex')));
   return hash;
 }
 const NON_PREFLIGHTED = ['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
@@ -71,10 +71,26 @@ export function readOperationRequest(req: IncomingMessage, body: unknown): Opera
 
 /** JSON with every object's keys in sorted order (arrays keep theirs): one text per value. */
 export function canonicalJson(value: unknown): string {
+  // The usual variables — a few scalars under keys already in order — are their own canonical form.
+  if (isFlatSorted(value)) return JSON.stringify(value);
   return JSON.stringify(value, (_key, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v)
       ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]))
       : v);
+}
+
+/** An object of scalar values whose keys are in sorted order. */
+function isFlatSorted(value: unknown): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  let previous: string | null = null;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) return false;
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== null && typeof v === 'object') return false;
+    if (previous !== null && !(previous < key)) return false;
+    previous = key;
+  }
+  return true;
 }
 
 function parseJsonParam(value: string | null): unknown {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
 import type { RequestState } from './request-scope.ts';
 
 export type Route = 'graphql' | 'graphql_assets' | 'healthz' | 'metrics' | 'other';
@@ -20,13 +21,16 @@ const MAX_PATH_CHARS = 200;
  * logged without its query string: a GET /graphql carries the whole query and its variables there.
  * Probes and scrapes log at debug, so that they do not drown the requests at info.
  */
-export function logWhenDone(req: IncomingMessage, res: ServerResponse, request: RequestState, onEnd?: (route: Route, status: number) => void): void {
+export function logWhenDone(
+  req: IncomingMessage, res: ServerResponse, request: RequestState, log: Pick<Logger, 'isLevelEnabled'>, onEnd?: (route: Route, status: number) => void,
+): void {
   res.once('close', () => {
     const path = (req.url ?? '/').split('?')[0]!.slice(0, MAX_PATH_CHARS);
     const route = routeOf(path);
     const status = res.statusCode;
     onEnd?.(route, status);
     const level = route === 'healthz' || route === 'metrics' ? 'debug' : status >= 500 ? 'warn' : 'info';
+    if (!log.isLevelEnabled(level)) return; // nor bind the request's logger for nothing
     request.log[level]({
       method: req.method,
       path,

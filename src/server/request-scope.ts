@@ -52,5 +52,13 @@ export function beginRequest(req: IncomingMessage, res: ServerResponse, options:
   const id = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
   res.setHeader(REQUEST_ID_HEADER, id);
   const traced = options.traceAll || /^(1|on|true)$/i.test(String(req.headers[CACHE_TRACE_HEADER] ?? ''));
-  return { id, log: options.log.child({ requestId: id }), trace: traced ? new RequestTrace() : null, startedAt: performance.now(), fills: [] };
+  let log: Logger | undefined;
+  return {
+    id,
+    // Bound on first use: most requests (cache hits, with info lines off) never log anything.
+    get log() { return (log ??= options.log.child({ requestId: id })); },
+    trace: traced ? new RequestTrace() : null,
+    startedAt: performance.now(),
+    fills: [],
+  };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as cryptoHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { createDependencyRecorder, type Dependencies, type DependencyRecorder } from '../cache/dependencies.ts';
@@ -101,9 +101,7 @@ export function createResponseCache(options: {
       if (scope.getStore()?.trace) return null; // a traced request must show its real cache work
       const operation = readOperationRequest(req, body);
       if (!operation) return null;
-      const hash = createHash('sha256')
-        .update(`${operation.queryHash}\n${operation.operationName ?? ''}\n${operation.variables}`)
-        .digest('base64url');
+      const hash = cryptoHash('sha256', `${operation.queryHash}\n${operation.operationName ?? ''}\n${operation.variables}`, 'base64url');
       return {
         publicKey: keyspace.response(hash),
         privateKey: viewer === null ? null : keyspace.response(hash, `a${viewer}`),
