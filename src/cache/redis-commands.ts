@@ -22,7 +22,8 @@ export interface RedisCommands {
 }
 
 /**
- * Single Redis: one MGET, one pipeline — one round trip each, commands in the order given.
+ * Single Redis: one MGET; a batch's commands sent in the order given, auto-pipelined (the client
+ * is created with enableAutoPipelining) — one round trip each, shared with concurrent requests'.
  *
  * Cluster: a command may only name keys of one slot, so the work is grouped per slot — an MGET per
  * slot, a pipeline per slot — and all groups are sent at once (auto-pipelining turns the groups
@@ -39,7 +40,13 @@ export function createRedisCommands(redis: RedisClient): RedisCommands {
   if (!redis.isCluster) {
     return {
       mget: (keys) => redis.mget(...keys),
-      batch: async (commands) => exec(fill(redis.pipeline(), commands)),
+      // Each command on its own: auto-pipelining queues them, in this order, with every other
+      // command this process sends in the same turn of the event loop — one write for all of them,
+      // where an explicit pipeline would be a write (and a Pipeline) of its own.
+      batch: (commands) => {
+        const callable = redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
+        return Promise.all(commands.map(({ name, keys, args = [] }) => callable[name]!.call(redis, ...keys, ...args)));
+      },
     };
   }
   return {
