@@ -77,11 +77,8 @@ export function createResponseCache(options: {
   // a follower time, never freshness.
   const building = new Map<string, Promise<void>>();
 
-  async function lookup(plan: ResponseCachePlan): Promise<ResponseLookup> {
-    const found = await store.lookup(plan.privateKey ? [plan.privateKey, plan.publicKey] : [plan.publicKey]);
-    observer.lookup?.(found.kind);
-    return found;
-  }
+  const lookup = (plan: ResponseCachePlan): Promise<ResponseLookup> =>
+    store.lookup(plan.privateKey ? [plan.privateKey, plan.publicKey] : [plan.publicKey]);
 
   /** Makes this request the builder of its answer; others that miss wait for release(). */
   function lead(plan: ResponseCachePlan, res: ServerResponse, flight: string): void {
@@ -119,6 +116,7 @@ export function createResponseCache(options: {
         const flight = plan.privateKey ?? plan.publicKey;
         const leader = building.get(flight);
         if (!leader) {
+          observer.lookup?.(found.kind);
           lead(plan, res, flight);
           return false;
         }
@@ -128,6 +126,9 @@ export function createResponseCache(options: {
         found = await lookup(plan);
         observer.followed?.(found.kind === 'hit' ? 'served' : 'built');
       }
+      // One result per request, its last: a follower served after waiting counts as a hit, not as
+      // a miss and then a hit.
+      observer.lookup?.(found.kind);
       if (found.kind !== 'hit') return false;
       const { body, maxAge, scope: policyScope, storedAt } = found.response;
       res.statusCode = 200;

@@ -148,6 +148,7 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
 
   it('identical requests that miss at once build the answer once: the others wait for it and hit', async () => {
     await send(server, BOOK, { variables: { id: gid('Book', 2) } }); // caches their author
+    const lookupsBefore = lookupMetrics(await (await fetch(`${server.url}/metrics`)).text());
     server.counters.reset();
     const alone = await send(server, BOOK, { variables: { id: gid('Book', 3) } });
     expect(alone.cache).toBe('MISS');
@@ -165,6 +166,10 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect(server.counters.roundTrips.filter((r) => r.operation === 'responseSave')).toHaveLength(1);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/catalog_response_cache_followers_total\{outcome="served"\} 7/);
+    // The metric counts requests, each by its last lookup: the builder's miss and 7 hits.
+    const lookupsAfter = lookupMetrics(metrics);
+    const delta = (result: string) => (lookupsAfter.get(result) ?? 0) - (lookupsBefore.get(result) ?? 0);
+    expect([delta('hit'), delta('absent') + delta('invalidated')]).toEqual([7, 2]); // + the lone MISS above
   });
 
   it('a price change far from a PRICE page keeps its answer; one into the page makes it miss', async () => {
@@ -336,3 +341,8 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect(res.headers.get('x-response-cache')).toBe('BYPASS');
   });
 });
+
+/** `response_cache_lookups_total` by result, from the metrics text. */
+function lookupMetrics(text: string): Map<string, number> {
+  return new Map([...text.matchAll(/^catalog_response_cache_lookups_total\{result="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
+}
