@@ -3,7 +3,7 @@
  * mutation, a MikroORM job, plain SQL), every read checked against what was committed. See
  * bench/consistency/run-stress.ts for the model and the exact staleness rule.
  *
- *   npm run stress -- [--seconds 60] [--min-reads N] [--readers 24] [--books 200] [--sql-bound-ms 100]
+ *   npm run stress -- [--seconds 60] [--min-reads N] [--readers 24] [--books 200] [--sql-bound-ms 1000]
  *                     [--write-rate 300] [--writers 4] [--servers 2] [--zipf 1.1] [--kinds graphql,orm,sql]
  *                     [--no-sql | --sql auto] [--stall-ms 300 --stall-every-ms 3000]
  *                     [--no-follow-ups] [--database-url postgres://…] [--redis redis://…] [--json]
@@ -16,7 +16,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatReport, passed, runStress, WRITE_KINDS, type StressOptions, type WriteKind } from './consistency/run-stress.ts';
+import { formatReport, passed, runStress, SQL_BOUND_MS, WRITE_KINDS, type StressOptions, type WriteKind } from './consistency/run-stress.ts';
 
 const usage = 'usage: npm run stress -- [--seconds T] [--min-reads N] [--readers N] [--books N] [--sql-bound-ms B] ' +
   '[--write-rate W] [--writers N] [--servers N] [--zipf S] [--kinds graphql,orm,sql] [--no-sql | --sql on|off|auto] [--no-follow-ups] ' +
@@ -28,7 +28,7 @@ const spec = {
   'min-reads': { type: 'string', default: '0' },
   readers: { type: 'string', default: '24' },
   books: { type: 'string', default: '200' },
-  'sql-bound-ms': { type: 'string', default: '100' },
+  'sql-bound-ms': { type: 'string', default: String(SQL_BOUND_MS) },
   'write-rate': { type: 'string', default: '300' },
   writers: { type: 'string', default: '4' },
   servers: { type: 'string', default: '2' },
