@@ -55,7 +55,7 @@ return 1`;
 
 /**
  * A whole invalidation in one atomic script (a single Redis; a cluster cannot run it, its keys live
- * in many slots): INCR the clock, raise each tombstone to it (entities' and range buckets'), DEL
+ * in many slots): INCR the clock (always), raise each tombstone to it (entities' and range buckets'), DEL
  * values and leases, INCR generations, PUBLISH what was evicted and bumped, read the epoch. Being
  * atomic, no reader can see the new clock before the tombstones, nor a tombstone before the DEL.
  * KEYS: clock, tombstones…, deleted…, generations…, [epoch]. ARGV: tombstone ttl ms, #tombstones,
@@ -64,8 +64,9 @@ return 1`;
 const INVALIDATE_SCRIPT = `${RAISE_TOMBSTONE}
 local ttl = ARGV[1]
 local nt, nd, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local clock = 0
-if nt > 0 then clock = redis.call('INCR', KEYS[1]) end
+-- Every invalidation moves the clock, tombstones or not: a stored response whose clock is still
+-- the current one has seen no invalidation at all (response-store.ts's lookup relies on it).
+local clock = redis.call('INCR', KEYS[1])
 for i = 2, nt + 1 do raise(KEYS[i], clock, ttl) end
 local first = nt + 2
 for i = first, first + nd - 1, 500 do redis.call('DEL', unpack(KEYS, i, math.min(i + 499, first + nd - 1))) end

@@ -37,6 +37,12 @@ export interface ResponseStore {
  * tombstone of `t` newer than `c`, every tombstone of `o` and every generation unchanged. Only
  * meta and body travel back (the dependencies, often larger than the body, stay in Redis).
  * A response found stale is deleted, so it is not checked again.
+ * Fast path (ARGV[1], the invalidation clock's key, '' for none): every invalidation INCRs that
+ * clock in the same atomic script as its tombstones and bumps (redis-store.ts), and the recorded
+ * clock `c` was read, in the same MGET as the values, before anything the answer holds was read.
+ * So a clock still equal to `c` means no invalidation at all since the answer began to be built:
+ * it is current without looking at its dependencies (and without decoding them) — the usual case
+ * for warm reads between writes. Any other clock takes the full check.
  * The dependency keys are not declared in KEYS: fine on a single Redis (Redis 7 allows it without
  * script flags); on a cluster they live in other slots, so there the check is done by the client
  * instead (see lookupOnCluster). Returns {1, meta and body, index of the key} for a hit, {2} when
@@ -44,6 +50,8 @@ export interface ResponseStore {
  */
 const LOOKUP_SCRIPT = `
 local stale = false
+local clockNow = false
+if ARGV[1] ~= '' then clockNow = redis.call('GET', ARGV[1]) end
 -- Values of the keys at odd positions of a [key, value, key, value…] list, 256 keys per MGET.
 local function unchanged(pairs_)
   for i = 1, #pairs_, 512 do
@@ -70,6 +78,8 @@ for index, key in ipairs(KEYS) do
   local raw = redis.call('GET', key)
   if raw then
     local nl = string.find(raw, '\\n', 1, true)
+    -- The dependencies are JSON with the clock first: {"c":N,...}
+    if nl and clockNow and string.match(raw, '^{"c":(%d+),') == clockNow then return {1, string.sub(raw, nl + 1), index} end
     local ok, h = false, nil
     if nl then ok, h = pcall(cjson.decode, string.sub(raw, 1, nl - 1)) end
     if ok and type(h) == 'table' and type(h.t) == 'table' and type(h.o) == 'table' and type(h.g) == 'table' and current(h) then
@@ -86,11 +96,20 @@ type ScriptRedis = RedisClient & { responseLookup(...keysAndCount: (string | num
 
 export function createRedisResponseStore(
   redis: RedisClient,
-  options: { observer?: StoreObserver; usable?: () => boolean } = {},
+  options: {
+    observer?: StoreObserver;
+    usable?: () => boolean;
+    /**
+     * The invalidation clock's key (it moves with the epoch), for the lookup's fast path; absent:
+     * every lookup checks the dependencies (e.g. with an in-process tier, whose copies a build may
+     * use without the clock vouching for them).
+     */
+    clockKey?: () => string;
+  } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
-  const { observer = {}, usable = () => true } = options;
+  const { observer = {}, usable = () => true, clockKey } = options;
   const commands = createRedisCommands(redis);
 
   /**
@@ -129,7 +148,7 @@ export function createRedisResponseStore(
       if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
       try {
         const [status, raw, index] = await timed('responseLookup', () =>
-          redis.isCluster ? lookupOnCluster(keys) : scripted.responseLookup(keys.length, ...keys));
+          redis.isCluster ? lookupOnCluster(keys) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? ''));
         if (status === 1 && typeof raw === 'string') {
           const response = decode(raw);
           if (response) return { kind: 'hit', key: keys[(index ?? 1) - 1]!, response };

@@ -114,7 +114,11 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const httpServer = createServer();
   const responseCache = cache.redis && (config.responseCache ?? true)
     ? createResponseCache({
-      store: createRedisResponseStore(cache.redis, { observer: observe.store, usable: cache.usable }),
+      store: createRedisResponseStore(cache.redis, {
+        observer: observe.store, usable: cache.usable,
+        // The in-process tier serves copies the clock does not vouch for: then the full check only.
+        clockKey: (config.localCacheMax ?? 0) > 0 ? undefined : keyspace.clock,
+      }),
       keyspace, epoch: cache.epoch.current, scope,
       observer: {
         lookup(result) {
