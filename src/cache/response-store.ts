@@ -51,7 +51,8 @@ export interface ResponseStore {
 const LOOKUP_SCRIPT = `
 local stale = false
 local clockNow = false
-if ARGV[1] ~= '' then clockNow = redis.call('GET', ARGV[1]) end
+-- No clock yet (no invalidation ever, in this epoch) reads as 0, as it does for the loaders.
+if ARGV[1] ~= '' then clockNow = redis.call('GET', ARGV[1]) or '0' end
 -- Values of the keys at odd positions of a [key, value, key, value…] list, 256 keys per MGET.
 local function unchanged(pairs_)
   for i = 1, #pairs_, 512 do
