@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis';
 import type { CacheStore } from './cache-store.ts';
 import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
@@ -125,7 +126,12 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
  * bounds how long a missed announcement can matter.
  */
 async function watchEpoch(redis: RedisClient, channel: string, epoch: Epoch, refreshMs: number): Promise<{ stop(): void }> {
-  const subscriber = redis.duplicate();
+  // Resubscription is ours alone (below, on every 'ready'): ioredis's own sends SUBSCRIBE without
+  // handling its failure, and with no offline queue a connection that drops again at once rejects
+  // it — an unhandled rejection that took a test process down under load.
+  const subscriber = redis instanceof Cluster
+    ? redis.duplicate([], { redisOptions: { ...redis.options.redisOptions, autoResubscribe: false } })
+    : redis.duplicate({ autoResubscribe: false });
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, message: string) => epoch.adopt(Number(message)));
   // Subscribing on every 'ready', not only once: a subscription that failed (Redis down at start,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { createApp, type App, type AppHooks } from '../../src/server/app.ts';
 import type { ServerConfig } from '../../src/server/config.ts';
@@ -8,7 +8,14 @@ import { isClusterUrl, parseClusterUrl, type RedisClient } from '../../src/cache
 import { createTestDatabase, type TestDatabase, type TestDriver } from './database.ts';
 import { settleFixturesWith } from './fixtures.ts';
 
-export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/**
+ * The shared Redis, in a logical database of this test file's own (1–15, drawn per file: Jest loads
+ * this module once per file). Key prefixes already keep files apart; the database also keeps the
+ * tests' key snapshots (SCAN, which walks the whole database) from slowing down with whatever else
+ * lives in database 0 — a benchmark's leftovers once made a file take 5× as long. TEST_REDIS_URL,
+ * when set, is used as given (a cluster has no databases).
+ */
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? `redis://127.0.0.1:6379/${1 + randomInt(15)}`;
 
 /** What one or more requests cost: SQL statements and Redis round trips, as the server saw them. */
 export class Counters {
