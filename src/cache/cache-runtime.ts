@@ -1,11 +1,10 @@
-import { Cluster } from 'ioredis';
 import type { CacheStore } from './cache-store.ts';
 import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
 import { createKeyspace, epochChannel, epochKey, invalidatedChannel, type Keyspace } from './keyspace.ts';
 import { createLocalTier, type LocalTier, type LocalTierObserver } from './local-tier.ts';
 import { createNullStore } from './null-store.ts';
-import { connectQuietly, createRedisClient, type RedisClient } from './redis-client.ts';
+import { connectQuietly, createRedisClient, subscriberFor, type RedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
 import { gateStore } from './gated-store.ts';
 import { createRedisBreaker, type BreakerOptions } from './redis-breaker.ts';
@@ -126,12 +125,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
  * bounds how long a missed announcement can matter.
  */
 async function watchEpoch(redis: RedisClient, channel: string, epoch: Epoch, refreshMs: number): Promise<{ stop(): void }> {
-  // Resubscription is ours alone (below, on every 'ready'): ioredis's own sends SUBSCRIBE without
-  // handling its failure, and with no offline queue a connection that drops again at once rejects
-  // it — an unhandled rejection that took a test process down under load.
-  const subscriber = redis instanceof Cluster
-    ? redis.duplicate([], { redisOptions: { ...redis.options.redisOptions, autoResubscribe: false } })
-    : redis.duplicate({ autoResubscribe: false });
+  const subscriber = subscriberFor(redis); // resubscribed below, on every 'ready'
   subscriber.on('error', () => {});
   subscriber.on('message', (_channel: string, message: string) => epoch.adopt(Number(message)));
   // Subscribing on every 'ready', not only once: a subscription that failed (Redis down at start,

@@ -14,6 +14,17 @@ const CLUSTER_SCHEME = /^redis\+cluster:\/\//i;
 const FAIL_FAST = { commandTimeout: 250, connectTimeout: 1000, maxRetriesPerRequest: 0 } as const;
 const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
 
+/**
+ * A second connection like `redis`, for SUBSCRIBE. ioredis' own resubscription is off: it sends
+ * SUBSCRIBE after a reconnect without handling its failure, and with no offline queue a connection
+ * that drops again at once rejects it — an unhandled rejection. Callers subscribe on every 'ready'.
+ */
+export function subscriberFor(redis: RedisClient, options: { lazyConnect?: boolean } = {}): RedisClient {
+  return redis instanceof Cluster
+    ? redis.duplicate([], { ...options, redisOptions: { ...redis.options.redisOptions, autoResubscribe: false } })
+    : redis.duplicate({ ...options, autoResubscribe: false });
+}
+
 export function isClusterUrl(url: string): boolean {
   return CLUSTER_SCHEME.test(url);
 }

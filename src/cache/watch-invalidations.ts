@@ -1,5 +1,4 @@
-import { Cluster } from 'ioredis';
-import type { RedisClient } from './redis-client.ts';
+import { subscriberFor, type RedisClient } from './redis-client.ts';
 import type { LocalTier } from './local-tier.ts';
 
 /**
@@ -11,9 +10,7 @@ import type { LocalTier } from './local-tier.ts';
  */
 export async function watchInvalidations(redis: RedisClient, channel: string, tier: LocalTier): Promise<{ stop(): Promise<void> }> {
   // Resubscription is ours, on every 'ready': ioredis's own would not tell us when it took effect.
-  const subscriber = redis instanceof Cluster
-    ? redis.duplicate([], { lazyConnect: true, redisOptions: { ...redis.options.redisOptions, autoResubscribe: false } })
-    : redis.duplicate({ autoResubscribe: false, lazyConnect: true });
+  const subscriber = subscriberFor(redis, { lazyConnect: true });
   let connection = 0; // which connection a pending SUBSCRIBE belongs to
   let stopped = false;
 
