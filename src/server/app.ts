@@ -117,7 +117,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       store: createRedisResponseStore(cache.redis, {
         observer: observe.store, usable: cache.usable,
         // The in-process tier serves copies the clock does not vouch for: then the full check only.
-        clockKey: (config.localCacheMax ?? 0) > 0 ? undefined : keyspace.clock,
+        clockKey: cache.localTier ? undefined : keyspace.clock,
       }),
       keyspace, epoch: cache.epoch.current, scope,
       observer: {
