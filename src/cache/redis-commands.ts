@@ -43,10 +43,7 @@ export function createRedisCommands(redis: RedisClient): RedisCommands {
       // Each command on its own: auto-pipelining queues them, in this order, with every other
       // command this process sends in the same turn of the event loop — one write for all of them,
       // where an explicit pipeline would be a write (and a Pipeline) of its own.
-      batch: (commands) => {
-        const callable = redis as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
-        return Promise.all(commands.map(({ name, keys, args = [] }) => callable[name]!.call(redis, ...keys, ...args)));
-      },
+      batch: (commands) => Promise.all(commands.map((command) => send(redis, command) as Promise<unknown>)),
     };
   }
   return {
@@ -83,9 +80,13 @@ export function createRedisCommands(redis: RedisClient): RedisCommands {
   };
 }
 
+/** Calls `name(...keys, ...args)` on a connection (its promise) or on a pipeline (queued). */
+function send(target: RedisClient | ChainableCommander, { name, keys, args = [] }: RedisCommand): unknown {
+  return (target as unknown as Record<string, (...a: (string | number)[]) => unknown>)[name]!.call(target, ...keys, ...args);
+}
+
 function fill(pipeline: ChainableCommander, commands: readonly RedisCommand[]): ChainableCommander {
-  const callable = pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>;
-  for (const { name, keys, args = [] } of commands) callable[name]!.call(pipeline, ...keys, ...args);
+  for (const command of commands) send(pipeline, command);
   return pipeline;
 }
 
