@@ -52,7 +52,7 @@ export interface TestServer {
   gql<T = any>(query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>>;
   /** Waits until the change feed has applied every change committed so far (on PostgreSQL it is asynchronous). */
   settled(): Promise<void>;
-  /** This server's Redis keys (SCAN over its own prefix: test-only, never in the server). */
+  /** This server's Redis keys once the change feed has settled (SCAN over its own prefix: test-only, never in the server). */
   keys(pattern?: string): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -97,6 +97,9 @@ export async function startTestServer(
     gql: (query, variables) => postGraphQL(url, query, variables),
     settled,
     async keys(pattern = '*') {
+      // On PostgreSQL the change feed repeats each write's invalidation asynchronously: a snapshot
+      // taken before it lands would count the earlier write's tombstones as added later.
+      await settled();
       // SCAN walks one node's keys: on a cluster, every master's.
       const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
       const found: string[] = [];
