@@ -2,9 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
-import { ApolloServerPluginCacheControl } from '@apollo/server/plugin/cacheControl';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import { buildSchema } from 'graphql';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { makeExecutableSchema } from '@graphql-tools/schema';
 import { pino, type Logger } from 'pino';
 import { createTokens, randomSecret } from '../auth/tokens.ts';
 import { openCacheRuntime, type CacheRuntime } from '../cache/cache-runtime.ts';
@@ -13,6 +12,7 @@ import type { FillProtection, LoaderObserver } from '../cache/read-through-loade
 import type { StoreObserver } from '../cache/store-observer.ts';
 import { readTypeTtls } from '../graphql/cache-policy.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { applyFieldCacheHints } from '../graphql/field-cache-hints.ts';
 import { formatError } from '../graphql/format-error.ts';
 import { createLoaders } from '../graphql/loaders/create-loaders.ts';
 import { resolvers } from '../graphql/resolvers/index.ts';
@@ -29,7 +29,7 @@ import { createAppObservers } from './app-observers.ts';
 import { authenticate, verifiedAccountId } from './authenticate.ts';
 import type { ServerConfig } from './config.ts';
 import { createGraphiqlHandler } from './graphiql-page.ts';
-import { cacheHeadersPlugin } from './cache-headers-plugin.ts';
+import { cacheControlPlugin } from './cache-control-plugin.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { createPersistedQueryCache } from './persisted-query-cache.ts';
 import { createResponseCache, RESPONSE_CACHE_HEADER, type ResponseCacheObserver } from './response-cache.ts';
@@ -109,8 +109,9 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   }
   const tokens = createTokens({ secret: config.authSecret ?? randomSecret(), ttlSeconds: config.authTokenTtlSeconds ?? 3600 });
 
-  const typeDefs = hooks.typeDefs ?? loadTypeDefs();
-  const ttlOf = readTypeTtls(buildSchema(typeDefs));
+  // Built as Apollo would build it from typeDefs and resolvers, then given the cache hints' resolvers.
+  const schema = applyFieldCacheHints(makeExecutableSchema({ typeDefs: hooks.typeDefs ?? loadTypeDefs(), resolvers: resolvers as never }));
+  const ttlOf = readTypeTtls(schema);
   const httpServer = createServer();
   const responseCache = cache.redis && (config.responseCache ?? true)
     ? createResponseCache({
@@ -140,8 +141,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     // main.ts owns the signals (drain, then close Redis and the database): Apollo's own handler
     // would stop the server a second time, and its second stop() never resolves.
     stopOnTerminationSignals: false,
-    typeDefs,
-    resolvers: resolvers as never,
+    schema,
     introspection: config.introspection,
     allowBatchedHttpRequests: false, // one operation per request: batching would multiply every limit
     includeStacktraceInErrorResponses: config.development,
@@ -153,8 +153,8 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     plugins: [
       ApolloServerPluginLandingPageDisabled(), ApolloServerPluginDrainHttpServer({ httpServer }), ...limits.plugins,
       observabilityPlugin(scope, metrics),
-      // Apollo's own cache-control plugin computes the policy and header; ours runs after it.
-      ApolloServerPluginCacheControl(), cacheHeadersPlugin(),
+      // Ours computes the cache policy and header by Apollo's rules without instrumenting every resolver.
+      ApolloServerPluginCacheControlDisabled(), cacheControlPlugin(),
       ...(responseCache ? [responseCache.plugin()] : []),
     ],
   });
