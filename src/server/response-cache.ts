@@ -56,8 +56,8 @@ export interface ResponseCache {
  * the answers that used what it changed — no TTL-only staleness, no flush per type, no SCAN.
  *
  * Keys: the operation (SHA-256 of its text, which is also its APQ hash), its name and variables; a
- * PRIVATE answer also names the viewer. Apollo's cache-control plugin decides cacheability with its
- * own rules (maxAge 0, errors, mutations: never stored).
+ * PRIVATE answer also names the viewer. The response's cache policy (Apollo's rules, see
+ * cache-control-plugin.ts) decides cacheability (maxAge 0, errors, mutations: never stored).
  */
 export function createResponseCache(options: {
   readonly store: ResponseStore;

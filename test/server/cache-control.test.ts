@@ -8,8 +8,8 @@ async function get(server: TestServer, query: string) {
   return { status: res.status, cacheControl: res.headers.get('cache-control'), body: (await res.json()) as { data?: unknown; errors?: unknown[] } };
 }
 
-// HTTP caching follows the schema's @cacheControl hints with Apollo's rules (its own plugin
-// computes the policy): the response's maxAge is the minimum over the fields it contains.
+// HTTP caching follows the schema's @cacheControl hints with Apollo's rules (field-cache-hints.ts;
+// the rules themselves: field-cache-hints.test.ts): the response's maxAge is the minimum over the fields it contains.
 describe('Cache-Control headers', () => {
   let server: TestServer;
   beforeAll(async () => {
