@@ -9,7 +9,8 @@
  *   p:n:g:<family>            generation counter of a list family — INCR'd on change, never expires
  *   p:n:p:{<family>:<args>}   one cached page of that family; its value records the generation it
  *                             was built under, so a page from an older generation is a miss
- *   p:n:clock                 the invalidation clock: INCR'd by every invalidation, read by every batch
+ *   p:n:clock                 the invalidation clock: INCR'd by every invalidation (a missing one restarts
+ *                             at Redis's time in µs, see redis-store.ts), read by every batch
  *   p:n:t:{<Type>:<id>}       an entity's tombstone: the clock of its last invalidation (short TTL);
  *                             a fill is dropped when the tombstone is newer than the filler's read
  *   p:n:t:{<family>}:<bucket> a range bucket's tombstone (range-buckets.ts): the clock of the last

@@ -49,6 +49,26 @@ const RAISE_TOMBSTONE = `local function raise(key, clock, ttl)
   if t < tonumber(clock) then redis.call('SET', key, clock, 'PX', ttl) else redis.call('PEXPIRE', key, ttl) end
 end
 `;
+/**
+ * The clock's next value. A clock that is gone while entries it versioned survive (evicted,
+ * deleted by hand) must not come back below values it already handed out: tombstones written
+ * under the new count would look older than answers and fills recorded under the old one, and
+ * those would pass as current. So a missing clock restarts at Redis's time in microseconds
+ * (≈1.8e15, exact in a double and in JavaScript), above any count it could have reached; a new
+ * epoch's first invalidation starts there too. Built as a string: Lua's own number formatting
+ * would round it.
+ */
+const NEXT_CLOCK = `local function nextClock(key)
+  if redis.call('EXISTS', key) == 1 then return redis.call('INCR', key) end
+  local now = redis.call('TIME')
+  local restart = now[1] .. string.rep('0', 6 - #now[2]) .. now[2]
+  redis.call('SET', key, restart)
+  return restart
+end
+`;
+/** The clock's next value, alone (a cluster's invalidation: the clock lives in its own slot). */
+const CLOCK_SCRIPT = `${NEXT_CLOCK}return nextClock(KEYS[1])`;
+
 /** One tombstone. ARGV: clock, ttl ms. */
 const TOMBSTONE_SCRIPT = `${RAISE_TOMBSTONE}raise(KEYS[1], ARGV[1], ARGV[2])
 return 1`;
@@ -61,12 +81,12 @@ return 1`;
  * KEYS: clock, tombstones…, deleted…, generations…, [epoch]. ARGV: tombstone ttl ms, #tombstones,
  * #deleted, #generations, channel ('' : none), message, '1' when the epoch key is last.
  */
-const INVALIDATE_SCRIPT = `${RAISE_TOMBSTONE}
+const INVALIDATE_SCRIPT = `${RAISE_TOMBSTONE}${NEXT_CLOCK}
 local ttl = ARGV[1]
 local nt, nd, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Every invalidation moves the clock, tombstones or not: a stored response whose clock is still
 -- the current one has seen no invalidation at all (response-store.ts's lookup relies on it).
-local clock = redis.call('INCR', KEYS[1])
+local clock = nextClock(KEYS[1])
 for i = 2, nt + 1 do raise(KEYS[i], clock, ttl) end
 local first = nt + 2
 for i = first, first + nd - 1, 500 do redis.call('DEL', unpack(KEYS, i, math.min(i + 499, first + nd - 1))) end
@@ -96,6 +116,7 @@ export function createRedisStore(
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
   redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
   redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
+  redis.defineCommand('cacheClock', { numberOfKeys: 1, lua: CLOCK_SCRIPT });
   redis.defineCommand('cacheFillMany', { lua: FILL_SCRIPT });
 
   /**
@@ -190,10 +211,11 @@ export function createRedisStore(
         return { epoch: value !== null && Number.isSafeInteger(value) ? value : null };
       }
       // A cluster: the clock and the tombstones live in other slots, so two round trips. Tombstones
-      // carry the clock *after* this INCR, so a filler that read the clock before it (and so may
+      // carry the clock *after* this increment, so a filler that read the clock before it (and so may
       // hold pre-commit data) is refused; one that read it after read committed data.
       const tombstones = entities.length + rangeTombstoneKeys.length;
-      const clock = tombstones > 0 ? await timed('invalidate', 1, () => redis.incr(clockKey)) : 0;
+      const nextClock = (redis as unknown as { cacheClock(key: string): Promise<number | string> }).cacheClock;
+      const clock = tombstones > 0 ? Number(await timed('invalidate', 1, () => nextClock.call(redis, clockKey))) : 0;
       const results = await execPipeline('invalidate', (p) => {
         for (const { tombstoneKey } of entities) p.push({ name: 'cacheTombstone', keys: [tombstoneKey], args: [clock, tombstoneTtlMs] });
         for (const key of rangeTombstoneKeys) p.push({ name: 'cacheTombstone', keys: [key], args: [clock, tombstoneTtlMs] });

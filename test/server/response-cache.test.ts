@@ -183,6 +183,31 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect(Number(await server.redis.get(keyspace.clock()))).toBe(clock + 1);
   });
 
+  it('a clock lost while answers survive restarts above every value it handed out, so their dependencies still count', async () => {
+    const { keyspace } = server.app.cache;
+    // A long-lived deployment's clock, and a page answer recorded under it (its rows' tombstones are
+    // compared with that clock).
+    await server.redis.set(keyspace.clock(), '1000');
+    const first = await send(server, BOOKS_BY_PRICE);
+    expect((await send(server, BOOKS_BY_PRICE)).cache).toBe('HIT');
+    const cheapest = first.body.data.books.edges[0].node.id as string;
+
+    // The clock is evicted or deleted; the answer survives. A write to a book the answer holds:
+    // counting from 1 again, its tombstone would look older than the answer, which would be served.
+    await server.redis.del(keyspace.clock());
+    expect((await send(server, RENAME, { variables: { id: cheapest, title: 'After the clock was lost' } })).body.errors).toBeUndefined();
+    await server.settled();
+    const clock = Number(await server.redis.get(keyspace.clock()));
+    expect(clock).toBeGreaterThan(1000);
+    expect(Number.isSafeInteger(clock)).toBe(true);
+    const after = await send(server, BOOKS_BY_PRICE);
+    expect(after.cache).toBe('MISS');
+    expect(after.body.data.books.edges[0].node.title).toBe('After the clock was lost');
+    // And it counts on from there.
+    await server.app.cache.invalidator.apply(new Evictions().family('authors'));
+    expect(Number(await server.redis.get(keyspace.clock()))).toBeGreaterThan(clock);
+  });
+
   it('identical requests that miss at once build the answer once: the others wait for it and hit', async () => {
     await send(server, BOOK, { variables: { id: gid('Book', 2) } }); // caches their author
     const lookupsBefore = lookupMetrics(await (await fetch(`${server.url}/metrics`)).text());
