@@ -4,7 +4,7 @@ import { createTestDatabase, testDrivers, type TestDatabase } from '../support/d
 import { insertFixture } from '../support/fixtures.ts';
 import { gid } from '../support/ids.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
-import { postGraphQL } from '../support/test-server.ts';
+import { postGraphQL, unlinkTestKeys } from '../support/test-server.ts';
 
 const CONCURRENCY = 60; // per process
 
@@ -27,10 +27,15 @@ describe.each(testDrivers())('a thundering herd on %s', (driver) => {
     await insertFixture(orm, { authors: 2, booksPerAuthor: 3, reviewsPerBook: 1 });
     await orm.close();
   });
-  afterAll(() => db.drop());
+  const prefixes: string[] = [];
+  afterAll(async () => {
+    await db.drop();
+    for (const prefix of prefixes) await unlinkTestKeys(`${prefix}:`);
+  });
 
   async function twoServers(leases: boolean): Promise<ServerProcess[]> {
     const prefix = `t.herd.${randomBytes(4).toString('hex')}`;
+    prefixes.push(prefix);
     // The whole-response cache off: this is about the loaders' leases, and a stored answer would
     // end a stampede as soon as the first request finished, leases or not.
     const env = { DATABASE_URL: db.url, CACHE_PREFIX: prefix, LOG_LEVEL: 'trace', CACHE_LEASES: leases ? 'on' : 'off', RESPONSE_CACHE: 'off' };

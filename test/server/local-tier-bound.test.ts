@@ -5,7 +5,7 @@ import { createTestDatabase, testDrivers, type TestDatabase } from '../support/d
 import { insertFixture } from '../support/fixtures.ts';
 import { gid } from '../support/ids.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
-import { postGraphQL } from '../support/test-server.ts';
+import { postGraphQL, unlinkTestKeys } from '../support/test-server.ts';
 
 /**
  * The README's bound for the in-process tier: a read that starts after a mutation's response (on
@@ -21,6 +21,7 @@ const READERS = 8;
 
 describe.each(testDrivers())('in-process tier bound across two server processes on %s', (driver) => {
   let db: TestDatabase;
+  const prefix = `t.tierbound.${randomBytes(4).toString('hex')}`;
   let writer: ServerProcess;
   let reader: ServerProcess;
   beforeAll(async () => {
@@ -29,7 +30,7 @@ describe.each(testDrivers())('in-process tier bound across two server processes 
     await insertFixture(orm, { authors: 1, booksPerAuthor: BOOKS.length, reviewsPerBook: 1 });
     await orm.close();
     const env = {
-      DATABASE_URL: db.url, CACHE_PREFIX: `t.tierbound.${randomBytes(4).toString('hex')}`,
+      DATABASE_URL: db.url, CACHE_PREFIX: prefix,
       LOCAL_CACHE_MAX: '1000', LOCAL_CACHE_TTL_MS: '60000',
       // The tier serves the resolver path: with the whole-response cache on, loader batches also read
       // tombstones, which the tier never holds (README, In-process tier), and it would serve nothing.
@@ -40,6 +41,7 @@ describe.each(testDrivers())('in-process tier bound across two server processes 
   afterAll(async () => {
     await Promise.all([writer?.stop(), reader?.stop()]);
     await db?.drop();
+    await unlinkTestKeys(`${prefix}:`);
   });
 
   it('never shows a read that started after a mutation\'s response a value older than it', async () => {

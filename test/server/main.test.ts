@@ -2,10 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { testDrivers, createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startServerProcess } from '../support/server-process.ts';
-import { postGraphQL } from '../support/test-server.ts';
+import { postGraphQL, unlinkTestKeys } from '../support/test-server.ts';
 
+const PREFIX = `t.main.${randomBytes(4).toString('hex')}`;
 const start = (db: TestDatabase) =>
-  startServerProcess({ DATABASE_URL: db.url, SEED_DEMO: 'on', CACHE_PREFIX: `t.main.${randomBytes(4).toString('hex')}` });
+  startServerProcess({ DATABASE_URL: db.url, SEED_DEMO: 'on', CACHE_PREFIX: `${PREFIX}.${randomBytes(4).toString('hex')}` });
+
+afterAll(() => unlinkTestKeys(`${PREFIX}.`));
 
 describe.each(testDrivers())('the server process on %s', (driver) => {
   let db: TestDatabase;

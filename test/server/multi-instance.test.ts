@@ -4,24 +4,26 @@ import { createTestDatabase, testDrivers, type TestDatabase } from '../support/d
 import { insertFixture } from '../support/fixtures.ts';
 import { gid } from '../support/ids.ts';
 import { startServerProcess, type ServerProcess } from '../support/server-process.ts';
-import { postGraphQL } from '../support/test-server.ts';
+import { postGraphQL, unlinkTestKeys } from '../support/test-server.ts';
 
 // Several server processes behind a load balancer share one database and one Redis: a mutation
 // answered by one is visible in the very next query on any other, with every cache warm.
 describe.each(testDrivers())('three server processes on %s', (driver) => {
   let db: TestDatabase;
+  const prefix = `t.multi.${randomBytes(4).toString('hex')}`;
   let servers: ServerProcess[];
   beforeAll(async () => {
     db = await createTestDatabase(driver, `multi-${driver}`);
     const orm = await openOrm({ databaseUrl: db.url });
     await insertFixture(orm, { authors: 2, booksPerAuthor: 3, reviewsPerBook: 2 });
     await orm.close();
-    const env = { DATABASE_URL: db.url, CACHE_PREFIX: `t.multi.${randomBytes(4).toString('hex')}` };
+    const env = { DATABASE_URL: db.url, CACHE_PREFIX: prefix };
     servers = await Promise.all([startServerProcess(env), startServerProcess(env), startServerProcess(env)]);
   }, 60_000);
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
     await db.drop();
+    await unlinkTestKeys(`${prefix}:`);
   });
 
   const READ = `{ book(id: "${gid('Book', 2)}") { title priceCents reviewCount author { name books { totalCount } } }

@@ -92,6 +92,21 @@ export async function startTestServer(
     : new Redis(TEST_REDIS_URL, { lazyConnect: true });
   await redis.connect();
 
+  /** This server's keys matching `pattern` (SCAN over its own prefix: on a cluster, every master's). */
+  async function scan(pattern: string): Promise<string[]> {
+    const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+    const found: string[] = [];
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:${pattern}`, 'COUNT', 1000);
+        cursor = next;
+        found.push(...batch);
+      } while (cursor !== '0');
+    }
+    return found.sort();
+  }
+
   const server: TestServer = {
     url, app, db, counters, prefix, redis,
     gql: (query, variables) => postGraphQL(url, query, variables),
@@ -100,30 +115,35 @@ export async function startTestServer(
       // On PostgreSQL the change feed repeats each write's invalidation asynchronously: a snapshot
       // taken before it lands would count the earlier write's tombstones as added later.
       await settled();
-      // SCAN walks one node's keys: on a cluster, every master's.
-      const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
-      const found: string[] = [];
-      for (const node of nodes) {
-        let cursor = '0';
-        do {
-          const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:${pattern}`, 'COUNT', 1000);
-          cursor = next;
-          found.push(...batch);
-        } while (cursor !== '0');
-      }
-      return found.sort();
+      return scan(pattern);
     },
     async close() {
-      const keys = await server.keys();
+      // The app first: a fill or the change feed may still write while it drains.
+      await app.close();
+      const keys = await scan('*');
       // One DEL per key on a cluster (a DEL may not span slots).
       if (redis instanceof Cluster) await Promise.all(keys.map((key) => redis.del(key)));
       else if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
-      await app.close();
       await db.drop();
     },
   };
   return server;
+}
+
+/** Removes every key under `prefix` from the test Redis (for servers a test started as processes). */
+export async function unlinkTestKeys(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (batch.length > 0) await redis.unlink(...batch);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export async function postGraphQL<T = any>(url: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLResponse<T>> {
