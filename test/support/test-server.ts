@@ -95,16 +95,7 @@ export async function startTestServer(
   /** This server's keys matching `pattern` (SCAN over its own prefix: on a cluster, every master's). */
   async function scan(pattern: string): Promise<string[]> {
     const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
-    const found: string[] = [];
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, batch] = await node.scan(cursor, 'MATCH', `${prefix}:${pattern}`, 'COUNT', 1000);
-        cursor = next;
-        found.push(...batch);
-      } while (cursor !== '0');
-    }
-    return found.sort();
+    return (await Promise.all(nodes.map((node) => scanMatching(node, `${prefix}:${pattern}`)))).flat().sort();
   }
 
   const server: TestServer = {
@@ -131,16 +122,24 @@ export async function startTestServer(
   return server;
 }
 
+/** Every key of one Redis node matching `match` (SCAN: test-only, never in the server). */
+async function scanMatching(node: Redis, match: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== '0');
+  return found;
+}
+
 /** Removes every key under `prefix` from the test Redis (for servers a test started as processes). */
 export async function unlinkTestKeys(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL);
   try {
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (batch.length > 0) await redis.unlink(...batch);
-    } while (cursor !== '0');
+    const keys = await scanMatching(redis, `${prefix}*`);
+    for (let i = 0; i < keys.length; i += 1000) await redis.unlink(...keys.slice(i, i + 1000));
   } finally {
     redis.disconnect();
   }
