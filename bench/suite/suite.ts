@@ -308,7 +308,8 @@ async function describeEnvironment(orm: Awaited<ReturnType<typeof openOrm>>, dri
   };
 }
 
-async function unlinkPrefix(redis: Redis, prefix: string): Promise<number> {
+/** Unlinks every key under `prefix` (the suite's and the anatomy's keys): how many. */
+export async function unlinkPrefix(redis: Redis, prefix: string): Promise<number> {
   let cursor = '0';
   let removed = 0;
   do {

@@ -39,9 +39,9 @@ export const Q2_QUERY = `query Q2($after: String) {
   }
 }`;
 
-const SET_PRICE = 'mutation SetPrice($id: ID!, $price: Int!) { updateBook(id: $id, input: {priceCents: $price}) { id priceCents } }';
-const SET_TITLE = 'mutation SetTitle($id: ID!, $title: String!) { updateBook(id: $id, input: {title: $title}) { id title } }';
-const ADD_REVIEW = 'mutation AddReview($bookId: ID!) { addReview(input: {bookId: $bookId, rating: 4, body: "bench"}) { id } }';
+export const SET_PRICE = 'mutation SetPrice($id: ID!, $price: Int!) { updateBook(id: $id, input: {priceCents: $price}) { id priceCents } }';
+export const SET_TITLE = 'mutation SetTitle($id: ID!, $title: String!) { updateBook(id: $id, input: {title: $title}) { id title } }';
+export const ADD_REVIEW = 'mutation AddReview($bookId: ID!) { addReview(input: {bookId: $bookId, rating: 4, body: "bench"}) { id } }';
 
 /** Probability that a Q2 chain goes on to the next page (else it restarts from the first page). */
 export const Q2_CONTINUE = 0.9;

@@ -1,0 +1,256 @@
+/**
+ * Where Q3's server CPU goes, operation by operation (`npm run bench:anatomy`): the costs that the
+ * read/write mix adds up — a cache hit, a write, and the answers a write makes us rebuild — each
+ * measured on its own, for ours (cache on) and Apollo's response cache, on the suite's data.
+ *
+ *   npm run bench:anatomy [-- --database-url postgres://… --redis redis://… --workers 24 --seconds 4 --out FILE]
+ *
+ * Each step is repeated by `workers` concurrent loops for `seconds` in all, the steps taking turns
+ * in 0.5 s slices; the target's process CPU (`process.cpuUsage()` over IPC), SQL statements and
+ * Redis round trips are divided by the steps done. A step is one or two requests, so that differences isolate one operation:
+ *
+ *   hit                         Q1 of a hot book no step writes (set B)
+ *   write (title|price|review)  a write to a hot book of set A, then a hit: minus `hit` = the write
+ *   Q1 rebuild after …          a write to a book of A, then Q1 of that book: minus the write's step
+ *   Q2 rebuild after …          a write to a book of the first PRICE page (a price kept within that
+ *                               page's range), then that page: minus the write's step
+ *
+ * Apollo's response cache never rebuilds (its answers stay until their TTL): its "rebuilds" are
+ * hits of stale answers, so its rebuild rows should read ≈0 — how far they are from 0 is the
+ * noise of the differences. Full run: PostgreSQL, the suite's 1k/20k/100k
+ * seed; writes bench/results/q3-anatomy.md. `--smoke`: tiny data on SQLite, ~0.3 s steps.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { openOrm } from '../../src/orm/open-orm.ts';
+import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
+import { createBenchDatabase, restoreCatalog, seedAndLoad } from './database.ts';
+import { unlinkPrefix } from './suite.ts';
+import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
+import { ADD_REVIEW, createPoster, Q1_QUERY, Q2_QUERY, SET_PRICE, SET_TITLE, sweepQ1, zipfOrder } from './workload.ts';
+
+export interface AnatomyOptions {
+  readonly databaseServerUrl: string | undefined;
+  readonly redisUrl: string;
+  readonly counts: SeedCounts;
+  readonly workers: number;
+  readonly seconds: number;
+  /** Hot books used (the first of the Zipf order), split in two halves: A is written, B only read. */
+  readonly hotBooks: number;
+  readonly sweepSeconds: number;
+  readonly isolate: boolean;
+  readonly targets: readonly TargetKind[];
+  readonly log?: (line: string) => void;
+}
+
+/** Each step runs in turns of this long (see measureSteps). */
+const SLICE_SECONDS = 0.5;
+
+export const STEPS = [
+  'hit',
+  'title+hit', 'price+hit', 'review+hit',
+  'title+Q1', 'price+Q1', 'review+Q1',
+  'title+Q2', 'price+Q2',
+] as const;
+export type Step = (typeof STEPS)[number];
+
+/** Per step done: the target's CPU (ms), SQL statements, Redis round trips, response-cache hits. */
+export interface StepCost {
+  readonly steps: number;
+  readonly cpuMs: number;
+  readonly sql: number;
+  readonly redisRoundTrips: number;
+  readonly responseCacheHits: number;
+  readonly errors: number;
+}
+
+export interface AnatomyResult {
+  readonly options: Omit<AnatomyOptions, 'log'>;
+  readonly costs: Partial<Record<TargetKind, Record<Step, StepCost>>>;
+}
+
+export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const base = `bench.anatomy.${randomBytes(4).toString('hex')}`;
+  const db = await createBenchDatabase(options.databaseServerUrl);
+  const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const costs: AnatomyResult['costs'] = {};
+  try {
+    await redis.connect();
+    const orm = await openOrm({ databaseUrl: db.url });
+    try {
+      const seeded = await seedAndLoad(orm, options.counts);
+      const { catalog } = seeded;
+      const hot = zipfOrder(catalog.gids.length).slice(0, options.hotBooks);
+      const written = hot.filter((_, i) => i % 2 === 0).map((b) => catalog.gids[b]!);
+      const readOnly = hot.filter((_, i) => i % 2 === 1).map((b) => catalog.gids[b]!);
+      const touched = new Set<string>(); // books written: restored before the next target
+      for (const kind of options.targets) {
+        const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
+        log(`${TARGET_LABELS[kind]} at ${target.url}`);
+        try {
+          if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds);
+          costs[kind] = await measureSteps(target, options, written, readOnly, touched, log);
+        } finally {
+          await target.close();
+          await restoreCatalog(orm, seeded, [...touched].map((gid) => catalog.dbIds[catalog.indexOfGid.get(gid)!]!));
+          touched.clear();
+        }
+      }
+    } finally {
+      await orm.close(true);
+    }
+  } finally {
+    await unlinkPrefix(redis, base).catch(() => -1);
+    redis.disconnect();
+    await db.drop();
+  }
+  const { log: _log, ...recorded } = options;
+  return { options: recorded, costs };
+}
+
+async function measureSteps(
+  target: Target, options: AnatomyOptions, written: readonly string[], readOnly: readonly string[], touched: Set<string>, log: (line: string) => void,
+): Promise<Record<Step, StepCost>> {
+  const poster = createPoster(target.url, options.workers * 2);
+  let version = 0;
+  let errors = 0;
+  const pick = (books: readonly string[]) => books[Math.floor(Math.random() * books.length)]!;
+  const post = async (query: string, variables: Record<string, unknown>) => {
+    const answer = await poster.post(query, variables);
+    if (answer.status !== 200 || answer.body?.errors) errors++;
+    return answer;
+  };
+  try {
+    const firstPage = (await post(Q2_QUERY, {})).body!.data.books.edges.map((e: { node: { id: string; priceCents: number } }) => e.node);
+    const onFirstPage = firstPage.map((n: { id: string }) => n.id) as string[];
+    const low = Math.min(...firstPage.map((n: { priceCents: number }) => n.priceCents));
+    const high = Math.max(...firstPage.map((n: { priceCents: number }) => n.priceCents));
+    // Unique values per write, as in Q3; a first-page price stays within that page's range.
+    const writes = {
+      title: (id: string) => { touched.add(id); return post(SET_TITLE, { id, title: `anatomy ${++version}` }); },
+      price: (id: string, withinFirstPage = false) => {
+        touched.add(id);
+        return post(SET_PRICE, { id, price: withinFirstPage ? low + Math.floor(Math.random() * (high - low + 1)) : 1_000 + (++version % 4_000) });
+      },
+      review: (id: string) => post(ADD_REVIEW, { bookId: id }), // restoreCatalog deletes the reviews added
+    };
+    const hit = () => post(Q1_QUERY, { id: pick(readOnly) });
+    const run: Record<Step, () => Promise<unknown>> = {
+      'hit': hit,
+      'title+hit': async () => { await writes.title(pick(written)); await hit(); },
+      'price+hit': async () => { await writes.price(pick(written)); await hit(); },
+      'review+hit': async () => { await writes.review(pick(written)); await hit(); },
+      'title+Q1': async () => { const id = pick(written); await writes.title(id); await post(Q1_QUERY, { id }); },
+      'price+Q1': async () => { const id = pick(written); await writes.price(id); await post(Q1_QUERY, { id }); },
+      'review+Q1': async () => { const id = pick(written); await writes.review(id); await post(Q1_QUERY, { id }); },
+      'title+Q2': async () => { await writes.title(pick(onFirstPage)); await post(Q2_QUERY, {}); },
+      'price+Q2': async () => { await writes.price(pick(onFirstPage), true); await post(Q2_QUERY, {}); },
+    };
+    // Steps take turns in short slices, round after round, so that a machine whose speed drifts
+    // (shared cores) shifts every step alike instead of the ones that happened to run late.
+    const totals = new Map<Step, { steps: number; errors: number; cpuMicros: number; statements: number; redisRoundTrips: number; responseCacheHits: number }>(
+      STEPS.map((step) => [step, { steps: 0, errors: 0, cpuMicros: 0, statements: 0, redisRoundTrips: 0, responseCacheHits: 0 }]));
+    const rounds = Math.max(1, Math.round(options.seconds / SLICE_SECONDS));
+    for (let round = 0; round < rounds; round++) {
+      for (const step of STEPS) {
+        const total = totals.get(step)!;
+        const before = await target.counters();
+        errors = 0;
+        const end = performance.now() + (options.seconds / rounds) * 1000;
+        await Promise.all(Array.from({ length: options.workers }, async () => {
+          while (performance.now() < end) { await run[step](); total.steps++; }
+        }));
+        const after = await target.counters();
+        total.errors += errors;
+        for (const key of ['cpuMicros', 'statements', 'redisRoundTrips', 'responseCacheHits'] as const) total[key] += after[key] - before[key];
+      }
+    }
+    const result = {} as Record<Step, StepCost>;
+    for (const [step, total] of totals) {
+      const per = (n: number) => n / Math.max(1, total.steps);
+      result[step] = {
+        steps: total.steps, cpuMs: per(total.cpuMicros) / 1000, sql: per(total.statements), redisRoundTrips: per(total.redisRoundTrips),
+        responseCacheHits: per(total.responseCacheHits), errors: total.errors,
+      };
+      log(`  ${step}: ${total.steps} steps, ${result[step].cpuMs.toFixed(3)} ms CPU each`);
+    }
+    return result;
+  } finally {
+    poster.close();
+  }
+}
+
+/** The operations derived from the steps (differences), per target. */
+export function operations(costs: Record<Step, StepCost>): { name: string; cpuMs: number; sql: number; redisRoundTrips: number }[] {
+  const minus = (a: StepCost, b: StepCost) => ({ cpuMs: a.cpuMs - b.cpuMs, sql: a.sql - b.sql, redisRoundTrips: a.redisRoundTrips - b.redisRoundTrips });
+  const kinds = ['title', 'price', 'review'] as const;
+  const { cpuMs, sql, redisRoundTrips } = costs.hit;
+  return [
+    { name: 'hit (Q1)', cpuMs, sql, redisRoundTrips },
+    ...kinds.map((k) => ({ name: `write: ${k}`, ...minus(costs[`${k}+hit`], costs.hit) })),
+    ...kinds.map((k) => ({ name: `Q1 rebuild after a ${k} write`, ...minus(costs[`${k}+Q1`], costs[`${k}+hit`]) })),
+    ...(['title', 'price'] as const).map((k) => ({ name: `Q2 page rebuild after a ${k} write`, ...minus(costs[`${k}+Q2`], costs[`${k}+hit`]) })),
+  ];
+}
+
+export function formatAnatomy(result: AnatomyResult): string {
+  const kinds = Object.keys(result.costs) as TargetKind[];
+  const rows = kinds.map((kind) => operations(result.costs[kind]!));
+  const lines = [
+    '# Q3 anatomy: server CPU per operation',
+    '',
+    '`npm run bench:anatomy` (bench/suite/anatomy.ts): each operation measured on its own, '
+      + `${result.options.workers} concurrent loops, ${result.options.seconds} s per step in ${SLICE_SECONDS} s turns; operations are differences of steps (see the file's header). `
+      + "Apollo's rebuild rows should read ≈0: their distance from 0 is the noise.",
+    '',
+    `| operation | ${kinds.map((k) => `${TARGET_LABELS[k]} CPU ms`).join(' | ')} | ${kinds.map((k) => `${TARGET_LABELS[k]} SQL / Redis RT`).join(' | ')} |`,
+    `|---|${kinds.map(() => '---:').join('|')}|${kinds.map(() => '---:').join('|')}|`,
+    ...rows[0]!.map((op, i) => `| ${op.name} | ${rows.map((r) => r[i]!.cpuMs.toFixed(3)).join(' | ')} | ${rows.map((r) => `${r[i]!.sql.toFixed(2)} / ${r[i]!.redisRoundTrips.toFixed(2)}`).join(' | ')} |`),
+    '',
+    'Response-cache hits per step (a rebuild step of ours should show 0 for its read; Apollo serves its stale answer):',
+    '',
+    ...kinds.map((k) => `- ${TARGET_LABELS[k]}: ${Object.entries(result.costs[k]!).map(([s, c]) => `${s} ${c.responseCacheHits.toFixed(2)}`).join(', ')}`),
+    '',
+    `Errors: ${kinds.map((k) => `${TARGET_LABELS[k]} ${Object.values(result.costs[k]!).reduce((n, c) => n + c.errors, 0)}`).join(', ')}.`,
+    `Run: ${new Date().toISOString()}, ${result.options.databaseServerUrl ? 'PostgreSQL' : 'SQLite'}, ${result.options.counts.books} books.`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { values } = parseArgs({
+    options: {
+      smoke: { type: 'boolean', default: false },
+      'database-url': { type: 'string' },
+      redis: { type: 'string' },
+      workers: { type: 'string' },
+      seconds: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const smoke = values.smoke!;
+  const result = await runAnatomy({
+    databaseServerUrl: values['database-url'] ?? (smoke ? undefined : 'postgres://postgres@127.0.0.1:5432/postgres'),
+    redisUrl: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    counts: smoke ? { authors: 50, books: 500, reviews: 2_000 } : { authors: 1_000, books: 20_000, reviews: 100_000 },
+    workers: Number(values.workers ?? (smoke ? 4 : 24)),
+    seconds: Number(values.seconds ?? (smoke ? 0.3 : 4)),
+    hotBooks: smoke ? 100 : 4_000,
+    sweepSeconds: smoke ? 2 : 20,
+    isolate: true,
+    targets: ['ours', 'apollo'],
+  });
+  const report = formatAnatomy(result);
+  console.log(`\n${report}`);
+  const out = values.out ?? (smoke ? undefined : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'q3-anatomy.md'));
+  if (out) {
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, report);
+    console.log(`written to ${out}`);
+  }
+}
