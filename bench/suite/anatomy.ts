@@ -128,7 +128,7 @@ async function measureSteps(
   const poster = createPoster(target.url, options.workers * 2);
   let version = 0;
   let errors = 0;
-  const pick = (books: readonly string[]) => books[Math.floor(Math.random() * books.length)]!;
+  const pick = (set: readonly string[]) => set[Math.floor(Math.random() * set.length)]!;
   const post = async (query: string, variables: Record<string, unknown>) => {
     const answer = await poster.post(query, variables);
     if (answer.status !== 200 || answer.body?.errors) errors++;
