@@ -239,24 +239,46 @@ export function formatAnatomy(result: AnatomyResult): string {
   return `${lines.join('\n')}\n`;
 }
 
+const USAGE = 'usage: node bench/suite/anatomy.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--workers N] [--seconds S] [--out FILE]';
+
+/** The command line's values, or exit 2 with the usage (a positive integer of workers, positive seconds). */
+function parseCommandLine() {
+  try {
+    const { values } = parseArgs({
+      options: {
+        smoke: { type: 'boolean', default: false },
+        'database-url': { type: 'string' },
+        redis: { type: 'string' },
+        workers: { type: 'string' },
+        seconds: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    const workers = Number(values.workers ?? (values.smoke ? 4 : 24));
+    const seconds = Number(values.seconds ?? (values.smoke ? 0.3 : 4));
+    if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
+    if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
+    return { ...values, smoke: values.smoke!, workers, seconds };
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({
-    options: {
-      smoke: { type: 'boolean', default: false },
-      'database-url': { type: 'string' },
-      redis: { type: 'string' },
-      workers: { type: 'string' },
-      seconds: { type: 'string' },
-      out: { type: 'string' },
-    },
-  });
-  const smoke = values.smoke!;
+  const values = parseCommandLine();
+  const { smoke } = values;
   const result = await runAnatomy({
     databaseServerUrl: values['database-url'] ?? (smoke ? undefined : 'postgres://postgres@127.0.0.1:5432/postgres'),
     redisUrl: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     counts: smoke ? { authors: 50, books: 500, reviews: 2_000 } : { authors: 1_000, books: 20_000, reviews: 100_000 },
-    workers: Number(values.workers ?? (smoke ? 4 : 24)),
-    seconds: Number(values.seconds ?? (smoke ? 0.3 : 4)),
+    workers: values.workers,
+    seconds: values.seconds,
     hotBooks: smoke ? 100 : 4_000,
     sweepSeconds: smoke ? 2 : 20,
     isolate: true,
