@@ -21,14 +21,12 @@
  * seed; writes bench/results/q3-anatomy.md. `--smoke`: tiny data on SQLite, ~0.3 s steps.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { openOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
+import { parseCommandLine, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, restoreCatalog, seedAndLoad } from './database.ts';
 import { unlinkPrefix } from './suite.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
@@ -241,37 +239,25 @@ export function formatAnatomy(result: AnatomyResult): string {
 
 const USAGE = 'usage: node bench/suite/anatomy.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--workers N] [--seconds S] [--out FILE]';
 
-/** The command line's values, or exit 2 with the usage (a positive integer of workers, positive seconds). */
-function parseCommandLine() {
-  try {
-    const { values } = parseArgs({
-      options: {
-        smoke: { type: 'boolean', default: false },
-        'database-url': { type: 'string' },
-        redis: { type: 'string' },
-        workers: { type: 'string' },
-        seconds: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', default: false },
-      },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      process.exit(0);
-    }
-    const workers = Number(values.workers ?? (values.smoke ? 4 : 24));
-    const seconds = Number(values.seconds ?? (values.smoke ? 0.3 : 4));
-    if (!Number.isInteger(workers) || workers < 1) throw new Error('--workers must be a positive integer');
-    if (!(seconds > 0)) throw new Error('--seconds must be a positive number');
-    return { ...values, smoke: values.smoke!, workers, seconds };
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${USAGE}`);
-    process.exit(2);
-  }
+/** The command line's values (a positive integer of workers, positive seconds), or exit 2 with the usage. */
+function readCommandLine() {
+  const values = parseCommandLine({
+    smoke: { type: 'boolean', default: false },
+    'database-url': { type: 'string' },
+    redis: { type: 'string' },
+    workers: { type: 'string' },
+    seconds: { type: 'string' },
+    out: { type: 'string' },
+  }, USAGE);
+  const workers = Number(values.workers ?? (values.smoke ? 4 : 24));
+  const seconds = Number(values.seconds ?? (values.smoke ? 0.3 : 4));
+  if (!Number.isInteger(workers) || workers < 1) usageError('--workers must be a positive integer', USAGE);
+  if (!(seconds > 0)) usageError('--seconds must be a positive number', USAGE);
+  return { ...values, smoke: values.smoke!, workers, seconds };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const values = parseCommandLine();
+  const values = readCommandLine();
   const { smoke } = values;
   const result = await runAnatomy({
     databaseServerUrl: values['database-url'] ?? (smoke ? undefined : 'postgres://postgres@127.0.0.1:5432/postgres'),
@@ -286,10 +272,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   });
   const report = formatAnatomy(result);
   console.log(`\n${report}`);
-  const out = values.out ?? (smoke ? undefined : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'q3-anatomy.md'));
-  if (out) {
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, report);
-    console.log(`written to ${out}`);
-  }
+  const out = values.out ?? (smoke ? undefined : resultsFile('q3-anatomy.md'));
+  if (out) writeReport(out, report);
 }

@@ -13,35 +13,23 @@
  * Exit status: 0 when every target answered without errors and ours served no stale read (the
  * performance targets are reported, not enforced); 1 otherwise; 2 bad usage.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, resultsFile, usageError, writeReport } from './command-line.ts';
 import { TARGET_KINDS, type TargetKind } from './targets.ts';
 import { formatReport, fullOptions, runSuite, smokeOptions, type SuiteResult } from './suite.ts';
 
 const usage = 'usage: node bench/suite/run.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--connections N] [--targets ours,loadersOnly,cacheOff,apollo] [--in-process] [--out FILE] [--json]';
 
-function parse() {
-  try {
-    return parseArgs({
-      options: {
-        smoke: { type: 'boolean', default: false },
-        'database-url': { type: 'string' },
-        redis: { type: 'string' },
-        connections: { type: 'string' },
-        targets: { type: 'string' },
-        'in-process': { type: 'boolean', default: false },
-        out: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }).values;
-  } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
-    process.exit(2);
-  }
-}
+const parse = () => parseCommandLine({
+  smoke: { type: 'boolean', default: false },
+  'database-url': { type: 'string' },
+  redis: { type: 'string' },
+  connections: { type: 'string' },
+  targets: { type: 'string' },
+  'in-process': { type: 'boolean', default: false },
+  out: { type: 'string' },
+  json: { type: 'boolean', default: false },
+}, usage);
 
 /** What the smoke run (and its test) requires: every target answered every scenario, ours never stale. */
 export function sound(result: SuiteResult): boolean {
@@ -51,19 +39,13 @@ export function sound(result: SuiteResult): boolean {
 
 async function main(): Promise<number> {
   const args = parse();
-  if (args.help) {
-    console.log(usage);
-    return 0;
-  }
   const connections = args.connections === undefined ? undefined : Number(args.connections);
   if (connections !== undefined && (!Number.isInteger(connections) || connections < 1)) {
-    console.error(`--connections must be a positive integer\n${usage}`);
-    return 2;
+    usageError('--connections must be a positive integer', usage);
   }
   const targets = args.targets?.split(',').map((t) => t.trim()) as TargetKind[] | undefined;
   if (targets && (targets.length === 0 || targets.some((t) => !TARGET_KINDS.includes(t)))) {
-    console.error(`--targets takes a comma-separated list of ${TARGET_KINDS.join(', ')}\n${usage}`);
-    return 2;
+    usageError(`--targets takes a comma-separated list of ${TARGET_KINDS.join(', ')}`, usage);
   }
   const overrides = {
     ...(targets ? { targets } : {}),
@@ -78,12 +60,10 @@ async function main(): Promise<number> {
   console.log(`\n${report}`);
   if (args.json) console.log(JSON.stringify(result, null, 2));
 
-  const out = args.out ?? (args.smoke ? undefined : join(dirname(fileURLToPath(import.meta.url)), '..', 'results', 'suite.md'));
+  const out = args.out ?? (args.smoke ? undefined : resultsFile('suite.md'));
   if (out) {
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, `# Benchmark suite: ours vs cache off vs Apollo response cache\n\n` +
+    writeReport(out, `# Benchmark suite: ours vs cache off vs Apollo response cache\n\n` +
       `\`npm run bench\` (bench/suite/run.ts); what each column means: bench/suite/README.md.\n\n${report}\n`);
-    console.log(`\nwritten to ${out}`);
   }
   return sound(result) ? 0 : 1;
 }
