@@ -1,11 +1,8 @@
 import { defaultFieldResolver, getNamedType, isCompositeType, isObjectType, type GraphQLSchema } from 'graphql';
-import { cacheAnnotationOf } from './cache-policy.ts';
+import { cacheAnnotationOf, type CacheAnnotation } from './cache-policy.ts';
 
-/** What a resolved field contributes to its response's cache policy. */
-export interface CacheHint {
-  readonly maxAge?: number;
-  readonly scope?: 'PUBLIC' | 'PRIVATE';
-}
+/** What a resolved field contributes to its response's cache policy: an annotation once inheritance is settled. */
+export type CacheHint = Omit<CacheAnnotation, 'inheritMaxAge'>;
 
 /** The response's policy being computed (Apollo's `overallCachePolicy` is one). */
 export interface CachePolicyAccumulator {
