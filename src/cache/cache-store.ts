@@ -45,7 +45,7 @@ export interface InvalidationRequest {
   /** Read in the same pipeline, so the caller learns whether the epoch moved under it. */
   readonly epochKey?: string;
   /**
-   * A pub/sub channel on which to publish the evicted entity keys and bumped generation keys
+   * A pub/sub channel on which to publish what the invalidation changed (`announcedKeys`)
    * (space-separated) in the same pipeline: in-process tiers of every process drop their copies,
    * and the message leaves before the caller (a mutation) can answer.
    */
@@ -82,4 +82,16 @@ export interface CacheStore {
    * null when unreachable. Repairs a counter that Redis lost (a restart without persistence).
    */
   raiseCounter(key: string, floor: number): Promise<number | null>;
+}
+
+/**
+ * What an invalidation changes, as its message names it (the store publishes exactly this):
+ * the entities' values and tombstones, the generations it bumps and the range tombstones it raises.
+ * Values and generations are what an in-process tier holds (local-tier.ts); tombstones are what
+ * whole responses depend on (local-responses.ts).
+ */
+export function announcedKeys(request: Pick<InvalidationRequest, 'entities' | 'generationKeys' | 'rangeTombstoneKeys'>): string[] {
+  return [
+    ...request.entities.flatMap((e) => [e.key, e.tombstoneKey]), ...request.generationKeys, ...(request.rangeTombstoneKeys ?? []),
+  ];
 }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { CacheStore } from './cache-store.ts';
+import { announcedKeys, type CacheStore } from './cache-store.ts';
 
 export interface LocalTierOptions {
   /** The keyspace prefix: keys are classified by what follows `<prefix>:<epoch>:`. */
@@ -45,6 +45,19 @@ export interface LocalTier extends CacheStore {
   resume(): void;
   /** Entries held now (tests, metrics). */
   size(): number;
+  /**
+   * Tells `listener` of every key an invalidation names (messages and this process's own
+   * invalidations alike) and of every moment copies must all go (a suspension, an epoch change):
+   * other in-process copies (whole responses, see local-responses.ts) follow the same messages.
+   */
+  follow(listener: LocalTierListener): void;
+  /** One event-loop turn, shared by the lookups of a turn: messages already received are applied first. */
+  nextTurn(): Promise<void>;
+}
+
+export interface LocalTierListener {
+  evicted(keys: readonly string[]): void;
+  cleared(): void;
 }
 
 /** Sentinel for a clock key Redis does not hold: an absent clock reads as 0. */
@@ -99,11 +112,13 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   let sequence = 0;
   let epoch: number | null = null; // read lazily: the tier is built before the epoch it follows
 
+  const listeners: LocalTierListener[] = [];
   let turn: Promise<void> | null = null;
   const nextTurn = () => (turn ??= new Promise<void>((resolve) => setImmediate(() => { turn = null; resolve(); })));
 
   function clear(reason: 'disconnected' | 'epoch'): void {
     lru.clear();
+    for (const listener of listeners) listener.cleared();
     stats.cleared++;
     observer.cleared?.(reason);
   }
@@ -112,6 +127,7 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
     sequence++;
     let dropped = 0;
     for (const key of keys) if (lru.delete(key)) dropped++;
+    for (const listener of listeners) listener.evicted(keys);
     stats.evicted += dropped;
     if (dropped > 0) observer.evicted?.(dropped);
   }
@@ -129,6 +145,10 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
       active = true;
     },
     size: () => lru.size,
+    follow(listener) {
+      listeners.push(listener);
+    },
+    nextTurn,
 
     async getMany(keys) {
       if (keys.length === 0) return [];
@@ -186,7 +206,7 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
         return await inner.invalidate(request);
       } finally {
         // Also when it failed: it may have happened, and a local copy must not outlive it.
-        evict([...request.entities.map((e) => e.key), ...request.generationKeys]);
+        evict(announcedKeys(request));
       }
     },
 

@@ -1,4 +1,4 @@
-import type { CacheEntry, CacheStore } from './cache-store.ts';
+import { announcedKeys, type CacheEntry, type CacheStore } from './cache-store.ts';
 import type CircuitBreaker from 'opossum';
 import { createRedisBreaker } from './redis-breaker.ts';
 import { timedRoundTrip } from './round-trip.ts';
@@ -199,7 +199,7 @@ export function createRedisStore(
     },
 
     async invalidate({ entities, generationKeys, rangeTombstoneKeys = [], clockKey, tombstoneTtlMs, epochKey, announce }) {
-      const announced = announce ? [...entities.map((e) => e.key), ...generationKeys] : [];
+      const announced = announce ? announcedKeys({ entities, generationKeys, rangeTombstoneKeys }) : [];
       if (!redis.isCluster) {
         const tombstoneKeys = [...entities.map((e) => e.tombstoneKey), ...rangeTombstoneKeys];
         const deleted = entities.flatMap((e) => [e.key, e.leaseKey]);

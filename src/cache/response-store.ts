@@ -18,7 +18,14 @@ export interface StoredResponse {
 }
 
 export type ResponseLookup =
-  | { readonly kind: 'hit'; readonly key: string; readonly response: StoredResponse }
+  | {
+    readonly kind: 'hit'; readonly key: string; readonly response: StoredResponse;
+    /**
+     * With `withDependencies`: every key whose change makes the answer stale (tombstones and
+     * generations, as invalidation messages name them, see announcedKeys).
+     */
+    readonly dependencies?: readonly string[];
+  }
   /** absent: nothing stored; invalidated: something it was built from has changed (it is deleted). */
   | { readonly kind: 'absent' | 'invalidated' | 'unavailable' };
 
@@ -35,7 +42,8 @@ export interface ResponseStore {
  * The value is `<dependencies JSON>\n<meta JSON>\n<body>`: the dependencies hold the clock `c`,
  * tombstone keys `t`, observed tombstone pairs `o` and generation pairs `g`. Current means: no
  * tombstone of `t` newer than `c`, every tombstone of `o` and every generation unchanged. Only
- * meta and body travel back (the dependencies, often larger than the body, stay in Redis).
+ * meta and body travel back (the dependencies, often larger than the body, stay in Redis), unless
+ * `withDependencies` asks for them (ARGV[2]: an in-process copy follows them, local-responses.ts).
  * A response found stale is deleted, so it is not checked again.
  * Fast path (ARGV[1], the invalidation clock's key, '' for none): every invalidation INCRs that
  * clock in the same atomic script as its tombstones and bumps (redis-store.ts), and the recorded
@@ -51,6 +59,11 @@ export interface ResponseStore {
 const LOOKUP_SCRIPT = `
 local stale = false
 local clockNow = false
+-- ARGV[2] '1': the dependencies line travels back too (an in-process copy follows them).
+local function answer(raw, nl)
+  if ARGV[2] == '1' then return raw end
+  return string.sub(raw, nl + 1)
+end
 -- No clock yet (no invalidation ever, in this epoch) reads as 0, as it does for the loaders.
 if ARGV[1] ~= '' then clockNow = redis.call('GET', ARGV[1]) or '0' end
 -- Values of the keys at odd positions of a [key, value, key, value…] list, 256 keys per MGET.
@@ -80,11 +93,11 @@ for index, key in ipairs(KEYS) do
   if raw then
     local nl = string.find(raw, '\\n', 1, true)
     -- The dependencies are JSON with the clock first: {"c":N,...}
-    if nl and clockNow and string.match(raw, '^{"c":(%d+),') == clockNow then return {1, string.sub(raw, nl + 1), index} end
+    if nl and clockNow and string.match(raw, '^{"c":(%d+),') == clockNow then return {1, answer(raw, nl), index} end
     local ok, h = false, nil
     if nl then ok, h = pcall(cjson.decode, string.sub(raw, 1, nl - 1)) end
     if ok and type(h) == 'table' and type(h.t) == 'table' and type(h.o) == 'table' and type(h.g) == 'table' and current(h) then
-      return {1, string.sub(raw, nl + 1), index}
+      return {1, answer(raw, nl), index}
     end
     redis.call('DEL', key)
     stale = true
@@ -106,11 +119,13 @@ export function createRedisResponseStore(
      * use without the clock vouching for them).
      */
     clockKey?: () => string;
+    /** Hits also answer their dependencies (ResponseLookup.dependencies), for an in-process copy. */
+    withDependencies?: boolean;
   } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
-  const { observer = {}, usable = () => true, clockKey } = options;
+  const { observer = {}, usable = () => true, clockKey, withDependencies = false } = options;
   const commands = createRedisCommands(redis);
 
   /**
@@ -123,7 +138,7 @@ export function createRedisResponseStore(
     let stale = false;
     for (const [i, raw] of raws.entries()) {
       if (raw === null) continue;
-      if (await isCurrent(raw)) return [1, raw.slice(raw.indexOf('\n') + 1), i + 1];
+      if (await isCurrent(raw)) return [1, withDependencies ? raw : raw.slice(raw.indexOf('\n') + 1), i + 1];
       stale = true;
       await redis.del(keys[i]!);
     }
@@ -149,10 +164,17 @@ export function createRedisResponseStore(
       if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
       try {
         const [status, raw, index] = await timed('responseLookup', () =>
-          redis.isCluster ? lookupOnCluster(keys) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? ''));
+          redis.isCluster ? lookupOnCluster(keys) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withDependencies ? '1' : ''));
         if (status === 1 && typeof raw === 'string') {
-          const response = decode(raw);
-          if (response) return { kind: 'hit', key: keys[(index ?? 1) - 1]!, response };
+          const key = keys[(index ?? 1) - 1]!;
+          if (!withDependencies) {
+            const response = decode(raw);
+            if (response) return { kind: 'hit', key, response };
+          } else {
+            const header = parseHeader(raw);
+            const response = header && decode(raw.slice(raw.indexOf('\n') + 1));
+            if (header && response) return { kind: 'hit', key, response, dependencies: dependencyKeys(header) };
+          }
         }
         return { kind: status === 2 ? 'invalidated' : 'absent' };
       } catch {
@@ -187,6 +209,14 @@ function parseHeader(raw: string): Header | null {
   } catch {
     return null;
   }
+}
+
+/** The keys a stored answer depends on: its tombstones, observed tombstones and generations. */
+function dependencyKeys(header: Header): string[] {
+  const keys = [...header.t];
+  for (let i = 0; i < header.o.length; i += 2) keys.push(header.o[i]!);
+  for (let i = 0; i < header.g.length; i += 2) keys.push(header.g[i]!);
+  return keys;
 }
 
 /** Meta line and body, as a lookup answers them. */

@@ -33,7 +33,8 @@ import { cacheControlPlugin } from './cache-control-plugin.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { createPersistedQueryCache } from './persisted-query-cache.ts';
 import { createResponseCache, RESPONSE_CACHE_HEADER, type ResponseCacheObserver } from './response-cache.ts';
-import { createRedisResponseStore } from '../cache/response-store.ts';
+import { createRedisResponseStore, type ResponseStore } from '../cache/response-store.ts';
+import { createLocalResponses, type LocalResponsesOptions } from '../cache/local-responses.ts';
 import { createMetrics } from './metrics.ts';
 import { observabilityPlugin } from './observability-plugin.ts';
 import { createQueryLimits } from './query-limits.ts';
@@ -115,11 +116,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const httpServer = createServer();
   const responseCache = cache.redis && (config.responseCache ?? true)
     ? createResponseCache({
-      store: createRedisResponseStore(cache.redis, {
-        observer: observe.store, usable: cache.usable,
-        // The in-process tier serves copies the clock does not vouch for: then the full check only.
-        clockKey: cache.localTier ? undefined : keyspace.clock,
-      }),
+      store: responseStore(cache, observe.store, config, metrics.localResponses),
       keyspace, epoch: cache.epoch.current, scope,
       observer: {
         lookup(result) {
@@ -235,6 +232,25 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       await orm.close(true);
     },
   };
+}
+
+/**
+ * The whole-response store: Redis, and with an in-process tier, whole answers held in process too
+ * (they follow the tier's invalidation messages, see local-responses.ts).
+ */
+function responseStore(
+  cache: CacheRuntime, observer: StoreObserver, config: ServerConfig, onLocal: LocalResponsesOptions['observer'],
+): ResponseStore {
+  const { redis, localTier, keyspace } = cache;
+  const shared = createRedisResponseStore(redis!, {
+    observer, usable: cache.usable, withDependencies: localTier !== null,
+    // The in-process tier serves copies the clock does not vouch for: then the full check only.
+    clockKey: localTier ? undefined : keyspace.clock,
+  });
+  if (!localTier) return shared;
+  return createLocalResponses(shared, localTier, {
+    max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, usable: cache.usable, epoch: cache.epoch.current, observer: onLocal,
+  });
 }
 
 /**

@@ -63,6 +63,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     localMisses: counter('cache_local_misses_total', 'Cache lookups the in-process tier sent on to Redis (a key not held, or the tier off)'),
     localEvictions: counter('cache_local_evictions_total', 'In-process tier entries dropped by invalidation messages'),
     localClears: counter('cache_local_clears_total', 'In-process tier emptied, by reason (disconnected: its subscription dropped; epoch)', ['reason']),
+    localResponses: counter('response_cache_local_total', 'Whole answers in process (in-process tier on), by event: served (no Redis), kept (a Redis hit copied), discarded (its dependencies changed in flight), evicted (by an invalidation message)', ['event']),
     feedDisconnects: counter('change_feed_disconnects_total', 'Change feed connections lost (each followed by an epoch bump)'),
   };
   // Operation names and error codes come from clients: past a few hundred distinct values, new
@@ -116,6 +117,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     localTier: (outcome: 'hit' | 'miss') => (outcome === 'hit' ? m.localHits : m.localMisses).inc(),
     localEvictions: (keys: number) => m.localEvictions.inc(keys),
     localCleared: (reason: string) => m.localClears.inc({ reason }),
+    localResponses: (event: 'served' | 'kept' | 'discarded' | 'evicted', count = 1) => m.localResponses.inc({ event }, count),
     /** This app's metrics and the process's, in the Prometheus text format. */
     async expose(): Promise<MetricsExposition> {
       const merged = Registry.merge([processRegistry(), registry]);

@@ -65,6 +65,28 @@ describe('on a Redis Cluster of 3 masters', () => {
     }
   });
 
+  it('holds whole answers in process with the tier on, and a write on the cluster drops exactly its answers', async () => {
+    const server = await startTestServer('sqlite', 'cluster-local-response', { redisUrl: cluster.url, responseCache: true, localCacheMax: 100 });
+    try {
+      await insertFixture(server.app.orm, { authors: 2, booksPerAuthor: 2, reviewsPerBook: 1 });
+      const BOOK = 'query($id: ID!) { book(id: $id) { title author { name } } }';
+      const ask = (id: number) => server.gql(BOOK, { id: gid('Book', id) });
+      for (const id of [1, 3]) await ask(id); // built and stored
+      for (const id of [1, 3]) await ask(id); // Redis hits (checked on the cluster), copied
+      server.counters.reset();
+      expect((await ask(1)).data.book.author.name).toBeDefined();
+      expect(server.counters.roundTrips).toEqual([]); // from memory
+
+      await server.gql('mutation($id: ID!) { updateBook(id: $id, input: { title: "Held on a cluster" }) { id } }', { id: gid('Book', 1) });
+      expect((await ask(1)).data.book.title).toBe('Held on a cluster');
+      server.counters.reset();
+      await ask(3);
+      expect(server.counters.roundTrips).toEqual([]); // book 3's answer did not depend on book 1
+    } finally {
+      await server.close();
+    }
+  });
+
   describe('reads and fills', () => {
     let server: TestServer;
     let single: TestServer; // the same catalog on one Redis: the reference for round trips

@@ -19,7 +19,15 @@ const BOOKS = [1, 2, 3];
 const WRITES_PER_BOOK = 25;
 const READERS = 8;
 
-describe.each(testDrivers())('in-process tier bound across two server processes on %s', (driver) => {
+// Two paths read from the tier: the resolvers' loaders (whole-response cache off), and whole answers
+// (local-responses.ts), which the loaders' copies cannot serve (their batches read tombstones).
+const MODES = [
+  { mode: 'loaders', responseCache: 'off', hits: 'cache_local_hits_total', evictions: 'cache_local_evictions_total' },
+  { mode: 'whole answers', responseCache: 'on', hits: 'response_cache_local_total{event="served"}', evictions: 'response_cache_local_total{event="evicted"}' },
+] as const;
+const CASES = testDrivers().flatMap((driver) => MODES.map((m) => ({ driver, ...m })));
+
+describe.each(CASES)('in-process tier bound across two server processes on $driver ($mode)', ({ driver, responseCache, hits: hitsMetric, evictions: evictionsMetric }) => {
   let db: TestDatabase;
   const prefix = `t.tierbound.${randomBytes(4).toString('hex')}`;
   let writer: ServerProcess;
@@ -31,10 +39,7 @@ describe.each(testDrivers())('in-process tier bound across two server processes 
     await orm.close();
     const env = {
       DATABASE_URL: db.url, CACHE_PREFIX: prefix,
-      LOCAL_CACHE_MAX: '1000', LOCAL_CACHE_TTL_MS: '60000',
-      // The tier serves the resolver path: with the whole-response cache on, loader batches also read
-      // tombstones, which the tier never holds (README, In-process tier), and it would serve nothing.
-      RESPONSE_CACHE: 'off',
+      LOCAL_CACHE_MAX: '1000', LOCAL_CACHE_TTL_MS: '60000', RESPONSE_CACHE: responseCache,
     };
     [writer, reader] = await Promise.all([startServerProcess(env), startServerProcess(env)]);
   }, 60_000);
@@ -88,11 +93,11 @@ describe.each(testDrivers())('in-process tier bound across two server processes 
       if (startedAt - newer.ackedAt >= BOUND_MS) violations++;
     }
     const metrics = await (await fetch(`${reader.url}/metrics`)).text();
-    const counter = (name: string) => Number(new RegExp(`^catalog_${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
-    const hits = counter('cache_local_hits_total');
-    const evictions = counter('cache_local_evictions_total');
-    console.log(`${driver}: ${reads.length} reads on B during ${versions.size * WRITES_PER_BOOK} writes on A; ` +
-      `tier hits ${hits}, misses ${counter('cache_local_misses_total')}, evictions by message ${evictions}; ` +
+    const counter = (name: string) => Number(metrics.split('\n').find((line) => line.startsWith(`catalog_${name} `))?.split(' ')[1] ?? NaN);
+    const hits = counter(hitsMetric);
+    const evictions = counter(evictionsMetric);
+    console.log(`${driver}, ${responseCache === 'on' ? 'whole answers' : 'loaders'}: ${reads.length} reads on B during ${versions.size * WRITES_PER_BOOK} writes on A; ` +
+      `tier hits ${hits}, evictions by message ${evictions}; ` +
       `stale reads (started after a newer version's response) ${stale}, max staleness ${maxStalenessMs.toFixed(2)} ms`);
 
     expect(reads.length).toBeGreaterThan(200);

@@ -1,0 +1,191 @@
+import { LRUCache } from 'lru-cache';
+import type { LocalTier } from './local-tier.ts';
+import type { ResponseLookup, ResponseStore, StoredResponse } from './response-store.ts';
+
+export interface LocalResponsesOptions {
+  /** Answers held at most (least recently used go first). */
+  readonly max: number;
+  /** Bound on the held bodies' total size, in UTF-16 code units (≈ bytes for JSON). */
+  readonly maxSize?: number;
+  /** Hard bound on a copy's age: the backstop for an invalidation message lost without a disconnect. */
+  readonly ttlMs: number;
+  /** Whether the shared cache may be used now (not while Redis is away or a repair is pending). */
+  readonly usable: () => boolean;
+  /** The process's epoch: when it moves, every copy belongs to a retired epoch and is dropped. */
+  readonly epoch: () => number;
+  /** Told of every change of `stats` (metrics). */
+  readonly observer?: (event: keyof LocalResponsesStats, count: number) => void;
+}
+
+export interface LocalResponsesStats {
+  /** Lookups answered in process. */
+  served: number;
+  /** Redis hits kept as a copy. */
+  kept: number;
+  /** Redis hits not kept: something they depend on was invalidated while they were in flight. */
+  discarded: number;
+  /** Copies dropped because an invalidation named something they depend on. */
+  evicted: number;
+}
+
+export interface LocalResponses extends ResponseStore {
+  readonly stats: LocalResponsesStats;
+  /** Copies held now (tests). */
+  size(): number;
+}
+
+interface Held {
+  readonly response: StoredResponse;
+  readonly dependencies: readonly string[];
+}
+
+/** Messages older than this many sequence rotations are forgotten: a lookup in flight longer is not kept. */
+const ROTATE_EVERY = 1024;
+const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
+
+/**
+ * Whole answers held in process, in front of the Redis response store, kept coherent by the same
+ * invalidation messages as the in-process tier (local-tier.ts), which it follows.
+ *
+ * A copy is taken from a Redis hit, whose lookup checked it current inside Redis and answered what
+ * it depends on (tombstones and generations). From then on the copy is current until an
+ * invalidation changes one of those keys — and every invalidation names the keys it changes in its
+ * message (announcedKeys), published in the invalidation's own atomic script (or, on a cluster,
+ * after all of its writes), before the writer answers. So:
+ *   - an invalidation that ran before the lookup's check made the lookup miss;
+ *   - one that ran after it publishes after it, so its message arrives after the lookup was sent:
+ *     if before the answer, the copy is not kept (the message's keys are compared with the
+ *     answer's dependencies); if after, the message drops the copy (an index from dependency to
+ *     copies).
+ * Before answering from memory, the lookup lets the event loop take one turn, so that a message
+ * already received is applied first (as the tier does). Copies are served only while the tier's
+ * subscription is known to hold and the cache is usable; a suspension or an epoch change empties
+ * them. Bound: as the tier's — until the message arrives, and never longer than `ttlMs` after the
+ * copy was checked in Redis (nor past the answer's own maxAge).
+ *
+ * Only the first of a lookup's keys is answered locally (a signed-in viewer's own answer comes
+ * before the public one, and a held public copy says nothing about a private one in Redis).
+ */
+export function createLocalResponses(inner: ResponseStore, tier: LocalTier, options: LocalResponsesOptions): LocalResponses {
+  const stats: LocalResponsesStats = { served: 0, kept: 0, discarded: 0, evicted: 0 };
+  const count = (event: keyof LocalResponsesStats, n = 1) => {
+    stats[event] += n;
+    options.observer?.(event, n);
+  };
+  // Dependency key → keys of the copies that depend on it.
+  const dependents = new Map<string, Set<string>>();
+  const lru = new LRUCache<string, Held>({
+    max: options.max,
+    maxSize: options.maxSize ?? DEFAULT_MAX_SIZE,
+    sizeCalculation: (held) => Math.max(1, held.response.body.length),
+    ttl: options.ttlMs,
+    dispose: (held, key) => {
+      for (const dependency of held.dependencies) {
+        const copies = dependents.get(dependency);
+        copies?.delete(key);
+        if (copies?.size === 0) dependents.delete(dependency);
+      }
+    },
+  });
+
+  // Every message (and local invalidation) moves the sequence; the keys it named are remembered
+  // with it, in two generations, so a lookup can tell whether anything it depends on changed while
+  // it was in flight. `forgottenBelow`: messages before it are no longer remembered.
+  let sequence = 0;
+  let recent = new Map<string, number>();
+  let older = new Map<string, number>();
+  let rotatedAt = 0;
+  let forgottenBelow = 0;
+  let clearedAt = 0;
+  let epoch: number | null = null;
+
+  function clear(): void {
+    sequence++;
+    clearedAt = sequence;
+    lru.clear();
+    dependents.clear();
+  }
+
+  tier.follow({
+    evicted(keys) {
+      sequence++;
+      if (sequence - rotatedAt >= ROTATE_EVERY) {
+        forgottenBelow = rotatedAt;
+        older = recent;
+        recent = new Map();
+        rotatedAt = sequence;
+      }
+      for (const key of keys) {
+        recent.set(key, sequence);
+        const copies = dependents.get(key);
+        if (!copies) continue;
+        let dropped = 0;
+        for (const copy of [...copies]) if (lru.delete(copy)) dropped++;
+        if (dropped > 0) count('evicted', dropped);
+      }
+    },
+    cleared: clear,
+  });
+
+  /** Whether nothing `dependencies` names has changed since `since` (and that is still known). */
+  function unchangedSince(since: number, dependencies: readonly string[]): boolean {
+    if (since < forgottenBelow || since < clearedAt) return false;
+    if (since === sequence) return true;
+    return dependencies.every((key) => (recent.get(key) ?? older.get(key) ?? 0) <= since);
+  }
+
+  const serving = () => tier.active() && options.usable();
+
+  function followEpoch(): void {
+    const current = options.epoch();
+    if (current === epoch) return;
+    if (epoch !== null) clear();
+    epoch = current;
+  }
+
+  return {
+    stats,
+    size: () => lru.size,
+
+    async lookup(keys): Promise<ResponseLookup> {
+      followEpoch();
+      const first = keys[0];
+      if (first !== undefined && serving() && lru.has(first)) {
+        await tier.nextTurn();
+        const held = serving() && epoch === options.epoch() ? lru.get(first) : undefined;
+        if (held) {
+          count('served');
+          return { kind: 'hit', key: first, response: held.response };
+        }
+      }
+      const since = sequence;
+      const keeping = serving();
+      const found = await inner.lookup(keys);
+      if (found.kind !== 'hit' || !found.dependencies || !keeping) return found;
+      if (!serving() || epoch !== options.epoch() || !unchangedSince(since, found.dependencies)) {
+        count('discarded');
+        return found;
+      }
+      const { maxAge, storedAt } = found.response;
+      // Never past the answer's own maxAge (Redis expires it then), nor past the tier's bound.
+      const ttl = Math.min(options.ttlMs, storedAt + maxAge * 1000 - Date.now());
+      if (ttl <= 0) return found;
+      lru.delete(found.key); // its old dependencies leave the index before the new ones enter
+      lru.set(found.key, { response: found.response, dependencies: found.dependencies }, { ttl });
+      if (!lru.has(found.key)) return found; // larger than the whole tier may hold
+      for (const dependency of found.dependencies) {
+        let copies = dependents.get(dependency);
+        if (!copies) dependents.set(dependency, (copies = new Set()));
+        copies.add(found.key);
+      }
+      count('kept');
+      return found;
+    },
+
+    save(key, response, dependencies, ttlSeconds) {
+      // A new answer under this key: a held one (if any) is not the one Redis will hold.
+      lru.delete(key);
+      return inner.save(key, response, dependencies, ttlSeconds);
+    },
+  };
+}

@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { openCacheRuntime, type CacheRuntime } from '../../src/cache/cache-runtime.ts';
+import type { Dependencies } from '../../src/cache/dependencies.ts';
+import { Evictions } from '../../src/cache/evictions.ts';
+import { bucketsOfValue } from '../../src/cache/range-buckets.ts';
+import { createLocalResponses, type LocalResponses } from '../../src/cache/local-responses.ts';
+import { createRedisResponseStore, type ResponseStore, type StoredResponse } from '../../src/cache/response-store.ts';
+import type { StoreOperation } from '../../src/cache/store-observer.ts';
+import { TEST_REDIS_URL } from '../support/test-server.ts';
+
+/**
+ * Whole answers held in process (local-responses.ts) on the shared Redis: a reader runtime with the
+ * in-process tier on, and a writer runtime (another process's connections, same prefix) whose
+ * invalidations reach the reader only as messages.
+ */
+describe('whole answers held in process', () => {
+  let prefix: string;
+  let redis: Redis;
+  let reader: CacheRuntime;
+  let writer: CacheRuntime;
+  let roundTrips: StoreOperation[];
+  let shared: ResponseStore;
+  let local: LocalResponses;
+  let answerKey: string;
+  let deps: Dependencies;
+
+  const response: StoredResponse = { body: '{"data":{"book":{"title":"Dune"}}}', maxAge: 60, scope: 'PUBLIC', storedAt: Date.now() };
+
+  async function open(ttlMs = 60_000): Promise<void> {
+    reader = await openCacheRuntime({
+      enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000,
+      store: { roundTrip: (operation) => { if (operation !== 'raiseCounter') roundTrips.push(operation); } },
+      localTier: { max: 100, ttlMs },
+    });
+    shared = createRedisResponseStore(reader.redis!, {
+      usable: reader.usable, withDependencies: true,
+      observer: { roundTrip: (operation) => { roundTrips.push(operation); } },
+    });
+    local = createLocalResponses(shared, reader.localTier!, { max: 100, ttlMs, usable: reader.usable, epoch: reader.epoch.current });
+  }
+
+  beforeEach(async () => {
+    prefix = `t.localresp.${randomBytes(4).toString('hex')}`;
+    redis = new Redis(TEST_REDIS_URL);
+    roundTrips = [];
+    await open();
+    writer = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
+    const ks = reader.keyspace;
+    answerKey = ks.response('q1');
+    // Built from book 1 (read from the database), author 7 (read from the cache, no tombstone then)
+    // and a page of the books.TITLE family at generation 3.
+    await redis.set(ks.generation('books.TITLE'), '3');
+    // and a PRICE page covering the range bucket of price 1234 (no tombstone then).
+    deps = {
+      clock: 0, tombstones: [ks.tombstone('Book', 1)],
+      observed: [ks.tombstone('Author', 7), '', ks.rangeTombstone('books.PRICE', bucketsOfValue(1234)[0]!), ''],
+      generations: [ks.generation('books.TITLE'), '3'],
+    };
+    expect(await shared.save(answerKey, response, deps, 60)).toBe(true);
+    roundTrips.length = 0;
+  });
+  afterEach(async () => {
+    await reader.close();
+    await writer.close();
+    const left = await redis.keys(`${prefix}:*`);
+    if (left.length > 0) await redis.unlink(...left);
+    redis.disconnect();
+  });
+
+  it('answers the Redis hit with what it depends on, then serves repeats without a round trip', async () => {
+    const first = await local.lookup([answerKey]);
+    expect(first).toMatchObject({ kind: 'hit', key: answerKey, response: { body: response.body } });
+    expect(first.kind === 'hit' && [...first.dependencies!].sort()).toEqual(
+      [reader.keyspace.tombstone('Author', 7), reader.keyspace.rangeTombstone('books.PRICE', bucketsOfValue(1234)[0]!),
+        reader.keyspace.generation('books.TITLE'), reader.keyspace.tombstone('Book', 1)].sort());
+    expect(await local.lookup([answerKey])).toMatchObject({ kind: 'hit', response: { body: response.body } });
+    expect(await local.lookup([answerKey])).toMatchObject({ kind: 'hit' });
+    expect(roundTrips).toEqual(['responseLookup']);
+    expect(local.stats).toMatchObject({ kept: 1, served: 2, discarded: 0 });
+  });
+
+  it.each([
+    ['an entity it read from the database', () => new Evictions().entity('Book', 1)],
+    ['an entity it read from the cache', () => new Evictions().entity('Author', 7)],
+    ['a list family it read a page of', () => new Evictions().family('books.TITLE')],
+    ['a sort value in the range of a page it read (a price change)', () => new Evictions().reorder('books.PRICE', 1234, 99_999)],
+  ])('drops the copy when another process invalidates %s, and Redis refuses the stored answer too', async (_what, evictions) => {
+    await local.lookup([answerKey]);
+    await writer.invalidator.apply(evictions());
+    await until(() => local.size() === 0);
+    expect(local.stats.evicted).toBe(1);
+    expect(await local.lookup([answerKey])).toEqual({ kind: 'invalidated' });
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
+  });
+
+  it('keeps the copy when an invalidation names nothing it depends on', async () => {
+    await local.lookup([answerKey]);
+    await writer.invalidator.apply(new Evictions().entity('Book', 2).family('authors').reorder('books.PRICE', 5_000_000, 5_000_001));
+    await sleep(50); // the message has arrived (it would have evicted by now)
+    expect(await local.lookup([answerKey])).toMatchObject({ kind: 'hit' });
+    expect(roundTrips).toEqual(['responseLookup']);
+    expect(local.stats.evicted).toBe(0);
+  });
+
+  it('does not keep a hit when something it depends on was invalidated while the lookup was in flight', async () => {
+    // The invalidation runs after Redis checked the answer, and its message arrives before the
+    // answer does: the copy must not be kept (nothing would drop it later).
+    const raced = createLocalResponses({
+      async lookup(keys) {
+        const found = await shared.lookup(keys);
+        reader.localTier!.evict([reader.keyspace.tombstone('Author', 7)]);
+        return found;
+      },
+      save: shared.save,
+    }, reader.localTier!, { max: 10, ttlMs: 60_000, usable: reader.usable, epoch: reader.epoch.current });
+    expect(await raced.lookup([answerKey])).toMatchObject({ kind: 'hit' }); // served once, as Redis answered
+    expect(raced.stats).toMatchObject({ kept: 0, discarded: 1 });
+    expect(raced.size()).toBe(0);
+
+    // A message about something else in flight does not stop it being kept.
+    const unrelated = createLocalResponses({
+      async lookup(keys) {
+        const found = await shared.lookup(keys);
+        reader.localTier!.evict([reader.keyspace.tombstone('Book', 99)]);
+        return found;
+      },
+      save: shared.save,
+    }, reader.localTier!, { max: 10, ttlMs: 60_000, usable: reader.usable, epoch: reader.epoch.current });
+    await unrelated.lookup([answerKey]);
+    expect(unrelated.stats).toMatchObject({ kept: 1, discarded: 0 });
+  });
+
+  it('serves nothing while the subscription is down, and keeps again once it is back', async () => {
+    await local.lookup([answerKey]);
+    expect(local.size()).toBe(1);
+    reader.localTier!.suspend(); // what watchInvalidations does when its connection drops
+    expect(local.size()).toBe(0);
+    await local.lookup([answerKey]);
+    await local.lookup([answerKey]);
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup', 'responseLookup']);
+    expect(local.size()).toBe(0);
+    reader.localTier!.resume();
+    await local.lookup([answerKey]);
+    await local.lookup([answerKey]);
+    expect(roundTrips).toHaveLength(4);
+    expect(local.stats.served).toBe(1);
+  });
+
+  it('empties on an epoch change (the answers of a retired epoch are unreachable)', async () => {
+    await local.lookup([answerKey]);
+    await writer.epoch.bump();
+    await until(() => reader.epoch.current() === writer.epoch.current());
+    expect(await local.lookup([answerKey])).toMatchObject({ kind: 'hit' }); // the old key: answered by Redis, not memory
+    expect(local.stats.served).toBe(0);
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
+  });
+
+  it('holds a copy no longer than the tier bound, nor past the answer\'s maxAge', async () => {
+    await reader.close();
+    roundTrips = [];
+    await open(150);
+    await local.lookup([answerKey]);
+    await local.lookup([answerKey]);
+    expect(roundTrips).toEqual(['responseLookup']);
+    await sleep(200);
+    await local.lookup([answerKey]);
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
+
+    // An answer stored 59.9 s ago with maxAge 60 may be held for 0.1 s at most.
+    const old = reader.keyspace.response('old');
+    await shared.save(old, { ...response, storedAt: Date.now() - 59_900 }, deps, 60);
+    roundTrips.length = 0;
+    await local.lookup([old]);
+    await sleep(150);
+    await local.lookup([old]);
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
+  });
+
+  it('answers only the first key from memory, and a save drops the copy it replaces', async () => {
+    const privateKey = reader.keyspace.response('q1', 'a1');
+    await local.lookup([answerKey]); // the public answer is held
+    await local.lookup([privateKey, answerKey]); // a viewer's own answer may exist in Redis: asked there
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
+    await local.save(answerKey, { ...response, body: '{"data":{"book":{"title":"Dune II"}}}' }, deps, 60);
+    expect(local.size()).toBe(0);
+    expect(await local.lookup([answerKey])).toMatchObject({ response: { body: '{"data":{"book":{"title":"Dune II"}}}' } });
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await sleep(1);
+  }
+}
