@@ -3,6 +3,8 @@
  *
  *   ours      this server, cache on  (createApp, cacheEnabled: true; Redis keys under the run's prefix):
  *             the whole-response cache in front of the read-through loaders
+ *   oursTier  the same with the in-process tier on (LOCAL_CACHE_MAX=TIER_ENTRIES): whole answers and
+ *             entities also held in the server's memory, coherent through invalidation messages
  *   loadersOnly this server, cache on but no whole-response cache (RESPONSE_CACHE=false): every query
  *             runs its resolvers, which read through the loaders' Redis cache
  *   cacheOff  this server, cache off (createApp, cacheEnabled: false: no Redis, every read from SQL)
@@ -19,11 +21,15 @@ import { createApp } from '../../src/server/app.ts';
 import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import { createApolloBaseline } from './apollo-baseline.ts';
 
-export const TARGET_KINDS = ['ours', 'loadersOnly', 'cacheOff', 'apollo'] as const;
+export const TARGET_KINDS = ['ours', 'oursTier', 'loadersOnly', 'cacheOff', 'apollo'] as const;
+
+/** LOCAL_CACHE_MAX of `oursTier`: more than the suite's books and pages, so the tier's own LRU never decides. */
+export const TIER_ENTRIES = 50_000;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
   ours: '(a) ours, cache on',
+  oursTier: '(a+) ours, cache on + in-process tier',
   loadersOnly: '(a′) ours, loaders only (no response cache)',
   cacheOff: '(b) ours, cache off',
   apollo: '(c) Apollo response cache',
@@ -87,8 +93,9 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
   const app = await createApp(
     {
       port: 0, host: '127.0.0.1', databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, cachePrefix: config.prefix,
-      cacheEnabled: config.kind !== 'cacheOff', responseCache: config.kind === 'ours', cacheLeases: true, seedDemo: false, logLevel: 'warn', introspection: false,
-      limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000, development: false, localCacheMax: config.localCacheMax ?? 0,
+      cacheEnabled: config.kind !== 'cacheOff', responseCache: config.kind === 'ours' || config.kind === 'oursTier', cacheLeases: true,
+      seedDemo: false, logLevel: 'warn', introspection: false, limits: DEFAULT_LIMITS, maxBodyBytes: 1_000_000, development: false,
+      localCacheMax: config.kind === 'oursTier' ? TIER_ENTRIES : config.localCacheMax ?? 0,
     },
     {
       onQuery,

@@ -42,13 +42,16 @@ interface Held {
 /** Messages older than this many sequence rotations are forgotten: a lookup in flight longer is not kept. */
 const ROTATE_EVERY = 1024;
 const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
+/** An answer is copied when looked up again within this many `ttlMs` of a lookup. */
+const ADMISSION_WINDOW = 10;
 
 /**
  * Whole answers held in process, in front of the Redis response store, kept coherent by the same
  * invalidation messages as the in-process tier (local-tier.ts), which it follows.
  *
  * A copy is taken from a Redis hit, whose lookup checked it current inside Redis and answered what
- * it depends on (tombstones and generations). From then on the copy is current until an
+ * it depends on (tombstones and generations) — from the second lookup of an answer within
+ * ADMISSION_WINDOW × ttlMs, so that answers asked for once do not pay for it. From then on the copy is current until an
  * invalidation changes one of those keys — and every invalidation names the keys it changes in its
  * message (announcedKeys), published in the invalidation's own atomic script (or, on a cluster,
  * after all of its writes), before the writer answers. So:
@@ -87,6 +90,9 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       }
     },
   });
+
+  // Answers looked up recently (keys only): the candidates for a copy.
+  const seen = new LRUCache<string, true>({ max: options.max, ttl: options.ttlMs * ADMISSION_WINDOW });
 
   // Every message (and local invalidation) moves the sequence; the keys it named are remembered
   // with it, in two generations, so a lookup can tell whether anything it depends on changed while
@@ -158,9 +164,12 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
           return { kind: 'hit', key: first, response: held.response };
         }
       }
+      // Admission: an answer is copied on its second lookup within the window, not its first —
+      // asking Redis for the dependencies and indexing them costs more than a copy asked for once
+      // saves (the long tail of a Zipf workload).
+      const keeping = first !== undefined && serving() && (seen.has(first) || (seen.set(first, true), false));
       const since = sequence;
-      const keeping = serving();
-      const found = await inner.lookup(keys);
+      const found = await inner.lookup(keys, { withDependencies: keeping });
       if (found.kind !== 'hit' || !found.dependencies || !keeping) return found;
       if (!serving() || epoch !== options.epoch() || !unchangedSince(since, found.dependencies)) {
         count('discarded');

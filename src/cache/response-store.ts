@@ -21,8 +21,8 @@ export type ResponseLookup =
   | {
     readonly kind: 'hit'; readonly key: string; readonly response: StoredResponse;
     /**
-     * With `withDependencies`: every key whose change makes the answer stale (tombstones and
-     * generations, as invalidation messages name them, see announcedKeys).
+     * Asked for with `withDependencies`: every key whose change makes the answer stale (tombstones
+     * and generations, as invalidation messages name them, see announcedKeys).
      */
     readonly dependencies?: readonly string[];
   }
@@ -30,8 +30,12 @@ export type ResponseLookup =
   | { readonly kind: 'absent' | 'invalidated' | 'unavailable' };
 
 export interface ResponseStore {
-  /** One round trip: the first of `keys` holding a response whose dependencies are all current. Never rejects. */
-  lookup(keys: readonly string[]): Promise<ResponseLookup>;
+  /**
+   * One round trip: the first of `keys` holding a response whose dependencies are all current.
+   * `withDependencies`: a hit also answers them (ResponseLookup.dependencies), for an in-process copy.
+   * Never rejects.
+   */
+  lookup(keys: readonly string[], options?: { readonly withDependencies?: boolean }): Promise<ResponseLookup>;
   /** One round trip. Never rejects (a lost save costs one later miss). */
   save(key: string, response: StoredResponse, dependencies: Dependencies, ttlSeconds: number): Promise<boolean>;
 }
@@ -119,13 +123,11 @@ export function createRedisResponseStore(
      * use without the clock vouching for them).
      */
     clockKey?: () => string;
-    /** Hits also answer their dependencies (ResponseLookup.dependencies), for an in-process copy. */
-    withDependencies?: boolean;
   } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
-  const { observer = {}, usable = () => true, clockKey, withDependencies = false } = options;
+  const { observer = {}, usable = () => true, clockKey } = options;
   const commands = createRedisCommands(redis);
 
   /**
@@ -133,7 +135,7 @@ export function createRedisResponseStore(
    * answer's keys first (one slot: `{hash}` tags them alike), then its dependencies grouped per
    * slot — two round trips instead of one, the same rule.
    */
-  async function lookupOnCluster(keys: readonly string[]): Promise<[number, string?, number?]> {
+  async function lookupOnCluster(keys: readonly string[], withDependencies: boolean): Promise<[number, string?, number?]> {
     const raws = await commands.mget(keys);
     let stale = false;
     for (const [i, raw] of raws.entries()) {
@@ -160,11 +162,11 @@ export function createRedisResponseStore(
     timedRoundTrip(observer, operation, 1, run);
 
   return {
-    async lookup(keys) {
+    async lookup(keys, { withDependencies = false } = {}) {
       if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
       try {
         const [status, raw, index] = await timed('responseLookup', () =>
-          redis.isCluster ? lookupOnCluster(keys) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withDependencies ? '1' : ''));
+          redis.isCluster ? lookupOnCluster(keys, withDependencies) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withDependencies ? '1' : ''));
         if (status === 1 && typeof raw === 'string') {
           const key = keys[(index ?? 1) - 1]!;
           if (!withDependencies) {
