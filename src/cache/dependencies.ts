@@ -23,6 +23,15 @@ export interface Dependencies {
   readonly generations: readonly string[];
 }
 
+/** Every key whose change makes an answer stale: its tombstones, observed tombstones and generations. */
+export function dependencyKeys(dependencies: Dependencies): string[] {
+  const { tombstones, observed, generations } = dependencies;
+  const keys = [...tombstones];
+  for (let i = 0; i < observed.length; i += 2) keys.push(observed[i]!);
+  for (let i = 0; i < generations.length; i += 2) keys.push(generations[i]!);
+  return keys;
+}
+
 export interface DependencyRecorder {
   /** A batch read the invalidation clock (the first, smallest, reading is the one that counts). */
   clock(value: number, readAt: number): void;

@@ -1,4 +1,6 @@
 import { LRUCache } from 'lru-cache';
+import { dependencyKeys } from './dependencies.ts';
+import { MAX_FILL_AGE_MS } from './lifetimes.ts';
 import type { LocalTier } from './local-tier.ts';
 import type { ResponseLookup, ResponseStore, StoredResponse } from './response-store.ts';
 
@@ -51,7 +53,8 @@ const ADMISSION_WINDOW = 10;
  *
  * A copy is taken from a Redis hit, whose lookup checked it current inside Redis and answered what
  * it depends on (tombstones and generations) — from the second lookup of an answer within
- * ADMISSION_WINDOW × ttlMs, so that answers asked for once do not pay for it. From then on the copy is current until an
+ * ADMISSION_WINDOW × ttlMs, so that answers asked for once do not pay for it — or from an answer
+ * saved after such a lookup missed: it was built from reads made after the miss. From then on the copy is current until an
  * invalidation changes one of those keys — and every invalidation names the keys it changes in its
  * message (announcedKeys), published in the invalidation's own atomic script (or, on a cluster,
  * after all of its writes), before the writer answers. So:
@@ -142,6 +145,29 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
 
   const serving = () => tier.active() && options.usable();
 
+  // Answers being built after a miss of a lookup that would have copied them: key → sequence then.
+  const building = new LRUCache<string, number>({ max: options.max, ttl: MAX_FILL_AGE_MS });
+
+  /** Holds a copy checked (or built) current as of `since`, unless something it depends on changed since. */
+  function keep(key: string, response: StoredResponse, dependencies: readonly string[], since: number): void {
+    if (!serving() || epoch !== options.epoch() || !unchangedSince(since, dependencies)) {
+      count('discarded');
+      return;
+    }
+    // Never past the answer's own maxAge (Redis expires it then), nor past the tier's bound.
+    const ttl = Math.min(options.ttlMs, response.storedAt + response.maxAge * 1000 - Date.now());
+    if (ttl <= 0) return;
+    lru.delete(key); // its old dependencies leave the index before the new ones enter
+    lru.set(key, { response, dependencies }, { ttl });
+    if (!lru.has(key)) return; // larger than the whole tier may hold
+    for (const dependency of dependencies) {
+      let copies = dependents.get(dependency);
+      if (!copies) dependents.set(dependency, (copies = new Set()));
+      copies.add(key);
+    }
+    count('kept');
+  }
+
   function followEpoch(): void {
     const current = options.epoch();
     if (current === epoch) return;
@@ -170,31 +196,25 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       const keeping = first !== undefined && serving() && (seen.has(first) || (seen.set(first, true), false));
       const since = sequence;
       const found = await inner.lookup(keys, { withDependencies: keeping });
-      if (found.kind !== 'hit' || !found.dependencies || !keeping) return found;
-      if (!serving() || epoch !== options.epoch() || !unchangedSince(since, found.dependencies)) {
-        count('discarded');
+      if (found.kind !== 'hit') {
+        // Missed: the request builds the answer now, from reads that all come after `since`.
+        if (keeping && found.kind !== 'unavailable') building.set(first, since);
         return found;
       }
-      const { maxAge, storedAt } = found.response;
-      // Never past the answer's own maxAge (Redis expires it then), nor past the tier's bound.
-      const ttl = Math.min(options.ttlMs, storedAt + maxAge * 1000 - Date.now());
-      if (ttl <= 0) return found;
-      lru.delete(found.key); // its old dependencies leave the index before the new ones enter
-      lru.set(found.key, { response: found.response, dependencies: found.dependencies }, { ttl });
-      if (!lru.has(found.key)) return found; // larger than the whole tier may hold
-      for (const dependency of found.dependencies) {
-        let copies = dependents.get(dependency);
-        if (!copies) dependents.set(dependency, (copies = new Set()));
-        copies.add(found.key);
-      }
-      count('kept');
+      if (found.dependencies && keeping) keep(found.key, found.response, found.dependencies, since);
       return found;
     },
 
-    save(key, response, dependencies, ttlSeconds) {
+    async save(key, response, dependencies, ttlSeconds) {
       // A new answer under this key: a held one (if any) is not the one Redis will hold.
       lru.delete(key);
-      return inner.save(key, response, dependencies, ttlSeconds);
+      const since = building.get(key);
+      building.delete(key);
+      const saved = await inner.save(key, response, dependencies, ttlSeconds);
+      // Built from reads made after its lookup missed at `since`: as current as a Redis hit checked
+      // then, so it is kept on the same condition (nothing it depends on named since).
+      if (saved && since !== undefined) keep(key, response, dependencyKeys(dependencies), since);
+      return saved;
     },
   };
 }

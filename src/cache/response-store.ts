@@ -1,4 +1,4 @@
-import type { Dependencies } from './dependencies.ts';
+import { dependencyKeys, type Dependencies } from './dependencies.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
 import { CHECKED_MAX_TTL_SECONDS } from './lifetimes.ts';
@@ -175,7 +175,7 @@ export function createRedisResponseStore(
           } else {
             const header = parseHeader(raw);
             const response = header && decode(raw.slice(raw.indexOf('\n') + 1));
-            if (header && response) return { kind: 'hit', key, response, dependencies: dependencyKeys(header) };
+            if (header && response) return { kind: 'hit', key, response, dependencies: dependencyKeys({ clock: header.c, tombstones: header.t, observed: header.o, generations: header.g }) };
           }
         }
         return { kind: status === 2 ? 'invalidated' : 'absent' };
@@ -211,14 +211,6 @@ function parseHeader(raw: string): Header | null {
   } catch {
     return null;
   }
-}
-
-/** The keys a stored answer depends on: its tombstones, observed tombstones and generations. */
-function dependencyKeys(header: Header): string[] {
-  const keys = [...header.t];
-  for (let i = 0; i < header.o.length; i += 2) keys.push(header.o[i]!);
-  for (let i = 0; i < header.g.length; i += 2) keys.push(header.g[i]!);
-  return keys;
 }
 
 /** Meta line and body, as a lookup answers them. */

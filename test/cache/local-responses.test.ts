@@ -145,6 +145,26 @@ describe('whole answers held in process', () => {
     expect(unrelated.stats).toMatchObject({ kept: 1, discarded: 0 });
   });
 
+  it('keeps an answer rebuilt after a miss at its save (its reads all came after the miss), unless a dependency changed meanwhile', async () => {
+    const rebuilt = reader.keyspace.response('q2');
+    await warm(rebuilt); // asked for twice, absent: the second miss is one whose answer would be copied
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
+    expect(await local.save(rebuilt, response, deps, 60)).toBe(true);
+    expect(await local.lookup([rebuilt])).toMatchObject({ kind: 'hit', response: { body: response.body } });
+    expect(roundTrips).toEqual(['responseLookup', 'responseLookup', 'responseSave']); // served from memory
+
+    // A dependency named between the miss and the save: the build may have read it before the change.
+    const raced = reader.keyspace.response('q3');
+    await warm(raced);
+    await writer.invalidator.apply(new Evictions().entity('Author', 7));
+    await sleep(50); // its message has arrived
+    expect(await local.save(raced, response, deps, 60)).toBe(true);
+    expect(local.stats).toMatchObject({ kept: 1, discarded: 1 });
+    roundTrips.length = 0;
+    await local.lookup([raced]);
+    expect(roundTrips).toEqual(['responseLookup']); // not held: Redis checked it (and found it stale)
+  });
+
   it('serves nothing while the subscription is down, and keeps again once it is back', async () => {
     await warm();
     expect(local.size()).toBe(1);
