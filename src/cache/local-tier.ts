@@ -63,9 +63,9 @@ export interface LocalTierListener {
 /** Sentinel for a clock key Redis does not hold: an absent clock reads as 0. */
 const ABSENT_CLOCK = '';
 
-/** A held value and the invalidation clock read in the same round trip as it. */
+/** A held value (null: a tombstone known absent) and the invalidation clock read in the same round trip as it. */
 interface Held {
-  readonly value: string;
+  readonly value: string | null;
   readonly clock: string;
 }
 
@@ -74,13 +74,18 @@ const clockNumber = (clock: string) => (clock === ABSENT_CLOCK ? 0 : Number(cloc
 /**
  * An in-process LRU in front of the Redis store, kept coherent by invalidation messages.
  *
- * Held locally: entity values (`:e:`), pages (`:p:`), generations (`:g:`) — exactly what an
- * invalidation deletes or bumps, and so what its message names — and the invalidation clock. The
+ * Held locally: entity values (`:e:`), pages (`:p:`), generations (`:g:`) and tombstones (`:t:`,
+ * entities' and range buckets', absent ones too) — exactly what an invalidation deletes, bumps or
+ * raises, and so what its message names (announcedKeys) — and the invalidation clock. The
  * clock is never evicted by messages: it only grows, and a batch that versions its fills with an
  * older clock than Redis holds only refuses more fills (a fill is dropped when the entity's
  * tombstone is newer than the clock read). A batch that needs Redis for any key re-reads the clock
- * with it, so an old local clock is used only by batches served entirely from here. Leases and
- * tombstones are never held: they coordinate processes, and a stale one would break that.
+ * with it, so an old local clock is used only by batches served entirely from here. Leases are
+ * never held: they coordinate processes, and a stale one would break that. A held tombstone is
+ * never what guards a fill (the fill script reads the real one in Redis); it is what a whole
+ * response records as observed (dependencies.ts), and a copy stale until its message arrives costs
+ * at most a stored answer that Redis then refuses. (Tombstones also expire in Redis, unannounced:
+ * a held raised one outliving that costs the same.)
  *
  * Each held value remembers the clock read with it, and a lookup answered from here answers the
  * clock as the *oldest* of those: whatever the batch builds from these values — a fill, or a whole
@@ -91,7 +96,7 @@ const clockNumber = (clock: string) => (clock === ABSENT_CLOCK ? 0 : Number(cloc
  * the clock are kept: the loaders' lookups always do.
  *
  * A getMany is answered here only if every key is held; otherwise the whole request goes to Redis
- * and its non-null answers are kept — unless an invalidation message (or a disconnect) arrived
+ * and its answers are kept (values that exist; tombstones present or absent) — unless an invalidation message (or a disconnect) arrived
  * while it was in flight: Redis may have answered before that invalidation ran, and the message
  * that would have dropped the copy has already been applied. An answer that came back before its
  * message is kept and then dropped by it. Fills (setMany) are never kept: Redis may refuse them.
@@ -188,7 +193,7 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
         const kind = kindOf(key, ns);
         const value = values[i] ?? null;
         if (kind === 'clock') lru.set(key, { value: clock, clock });
-        else if (kind === 'value' && value !== null) lru.set(key, { value, clock });
+        else if ((kind === 'value' && value !== null) || kind === 'tombstone') lru.set(key, { value, clock });
       });
       return values;
     },
@@ -215,13 +220,14 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   };
 }
 
-/** What a key may be held as: a value (entity, page, generation), the clock, or never. */
-function kindOf(key: string, ns: string): 'value' | 'clock' | null {
+/** What a key may be held as: a value (entity, page, generation), a tombstone, the clock, or never. */
+function kindOf(key: string, ns: string): 'value' | 'tombstone' | 'clock' | null {
   if (!key.startsWith(ns)) return null;
   const rest = key.slice(ns.length);
   const kindAt = rest.indexOf(':') + 1; // after `<epoch>:`
   if (kindAt === 0) return null;
   if (rest.slice(kindAt) === 'clock') return 'clock';
   const kind = rest.slice(kindAt, kindAt + 2);
+  if (kind === 't:') return 'tombstone';
   return kind === 'e:' || kind === 'p:' || kind === 'g:' ? 'value' : null;
 }

@@ -70,7 +70,7 @@ describe('in-process tier on the shared Redis', () => {
 
   const read = () => reader.cache.store.getMany([keys.clock, keys.generation, keys.book, keys.page]);
 
-  it('answers a repeated read without a round trip, but never leases or tombstones', async () => {
+  it('answers a repeated read without a round trip, but never leases', async () => {
     expect(reader.tier.active()).toBe(true);
     const first = await read();
     expect(reader.roundTrips).toEqual(['getMany']);
@@ -81,11 +81,27 @@ describe('in-process tier on the shared Redis', () => {
     expect(reader.tier.size()).toBe(4); // the absent clock is held too (it reads as 0)
 
     const lease = reader.cache.keyspace.entityLease('Book', 1);
-    const tombstone = reader.cache.keyspace.tombstone('Book', 1);
-    await redis.mset(lease, 'token', tombstone, '3');
-    for (let i = 0; i < 2; i++) expect(await reader.cache.store.getMany([keys.book, lease, tombstone])).toEqual(['{"v":"old"}', 'token', '3']);
+    await redis.set(lease, 'token');
+    for (let i = 0; i < 2; i++) expect(await reader.cache.store.getMany([keys.clock, keys.book, lease])).toEqual([null, '{"v":"old"}', 'token']);
     expect(reader.roundTrips).toEqual(['getMany', 'getMany', 'getMany']);
     expect(reader.tier.size()).toBe(4);
+  });
+
+  it('holds tombstones read with the clock, absent ones too, until a message names them', async () => {
+    const tombstone = reader.cache.keyspace.tombstone('Book', 1);
+    const other = reader.cache.keyspace.tombstone('Book', 2);
+    await redis.set(tombstone, '3');
+    const batch = () => reader.cache.store.getMany([keys.clock, keys.book, tombstone, other]);
+    for (let i = 0; i < 3; i++) expect(await batch()).toEqual([null, '{"v":"old"}', '3', null]);
+    expect(reader.roundTrips).toEqual(['getMany']); // the repeats: from memory, the absent tombstone included
+    // Another process invalidates Book 2 (absent tombstone raised): its message names the tombstone.
+    await writer.invalidator.apply(new Evictions().entity('Book', 2));
+    await until(() => reader.tier.stats.evicted > 0);
+    const [clock, book, raised, now] = await batch();
+    expect([book, raised]).toEqual(['{"v":"old"}', '3']);
+    expect(Number(now)).toBeGreaterThan(0); // read again from Redis: the new tombstone
+    expect(Number(clock)).toBeGreaterThanOrEqual(Number(now));
+    expect(reader.roundTrips).toEqual(['getMany', 'getMany']);
   });
 
   it("drops what another process's invalidation names, as soon as its message arrives", async () => {

@@ -411,6 +411,50 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
   });
 });
 
+describe.each(testDrivers())('whole-response cache with the in-process tier on %s', (driver) => {
+  it('serves repeats from memory, and rebuilds a written answer from memory but the changed book', async () => {
+    const servers = await Promise.all([
+      startTestServer(driver, `resptier-on-${driver}`, { responseCache: true, localCacheMax: 1000 }),
+      startTestServer(driver, `resptier-off-${driver}`, { responseCache: true }),
+    ]);
+    try {
+      const rebuild: Record<string, string[]> = {};
+      for (const [name, server] of [['tier', servers[0]], ['no tier', servers[1]]] as const) {
+        await insertFixture(server.app.orm, { authors: 2, booksPerAuthor: 5, reviewsPerBook: 2 });
+        const ask = () => send(server, BOOK, { variables: { id: gid('Book', 1) } });
+        expect((await ask()).cache).toBe('MISS');
+        expect((await ask()).cache).toBe('HIT');
+        server.counters.reset();
+        expect((await ask()).cache).toBe('HIT');
+        const repeat = server.counters.roundTrips.map((r) => r.operation);
+        expect(repeat).toEqual(name === 'tier' ? [] : ['responseLookup']); // copied at its second lookup
+
+        // Two writes: the first rebuild reads the author and the reviews from Redis (the first build
+        // found them absent and filled them), so the second finds them held.
+        for (const round of [1, 2]) {
+          await send(server, RENAME, { variables: { id: gid('Book', 1), title: `Renamed ${round} (${name})` } });
+          await server.keys(); // the change feed's repeat has settled
+          server.counters.reset();
+          const after = await ask();
+          expect(after).toMatchObject({ cache: 'MISS', body: { data: { book: { title: `Renamed ${round} (${name})` } } } });
+          rebuild[name] = server.counters.roundTrips.map((r) => r.operation);
+        }
+        expect(server.counters.statements()).toHaveLength(1); // the book; author and reviews from the cache
+
+        server.counters.reset();
+        expect((await ask()).cache).toBe('HIT');
+        expect(server.counters.roundTrips.map((r) => r.operation)).toEqual(name === 'tier' ? [] : ['responseLookup']);
+      }
+      // The tier answers the author's batch and the reviews' batch (values and tombstones held) from
+      // memory: only the book's lookup, its lease, its fill and the answer's lookup and save remain.
+      expect(rebuild.tier).toEqual(['responseLookup', 'getMany', 'acquire', 'setMany', 'responseSave']);
+      expect(rebuild['no tier']!.filter((op) => op === 'getMany')).toHaveLength(3);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+});
+
 /** `response_cache_lookups_total` by result, from the metrics text. */
 function lookupMetrics(text: string): Map<string, number> {
   return new Map([...text.matchAll(/^catalog_response_cache_lookups_total\{result="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
