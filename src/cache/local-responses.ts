@@ -1,6 +1,5 @@
 import { LRUCache } from 'lru-cache';
 import { dependencyKeys } from './dependencies.ts';
-import { MAX_FILL_AGE_MS } from './lifetimes.ts';
 import type { LocalTier } from './local-tier.ts';
 import type { ResponseLookup, ResponseStore, StoredResponse } from './response-store.ts';
 
@@ -54,7 +53,8 @@ const ADMISSION_WINDOW = 10;
  * A copy is taken from a Redis hit, whose lookup checked it current inside Redis and answered what
  * it depends on (tombstones and generations) — from the second lookup of an answer within
  * ADMISSION_WINDOW × ttlMs, so that answers asked for once do not pay for it — or from an answer
- * saved after such a lookup missed: it was built from reads made after the miss. From then on the copy is current until an
+ * saved by the request whose lookup missed (the miss answers a mark that the save brings back): it
+ * was built from reads made after that miss. From then on the copy is current until an
  * invalidation changes one of those keys — and every invalidation names the keys it changes in its
  * message (announcedKeys), published in the invalidation's own atomic script (or, on a cluster,
  * after all of its writes), before the writer answers. So:
@@ -145,9 +145,6 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
 
   const serving = () => tier.active() && options.usable();
 
-  // Answers being built after a miss of a lookup that would have copied them: key → sequence then.
-  const building = new LRUCache<string, number>({ max: options.max, ttl: MAX_FILL_AGE_MS });
-
   /** Holds a copy checked (or built) current as of `since`, unless something it depends on changed since. */
   function keep(key: string, response: StoredResponse, dependencies: readonly string[], since: number): void {
     if (!serving() || epoch !== options.epoch() || !unchangedSince(since, dependencies)) {
@@ -196,24 +193,21 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       const keeping = first !== undefined && serving() && (seen.has(first) || (seen.set(first, true), false));
       const since = sequence;
       const found = await inner.lookup(keys, { withDependencies: keeping });
-      if (found.kind !== 'hit') {
-        // Missed: the request builds the answer now, from reads that all come after `since`.
-        if (keeping && found.kind !== 'unavailable') building.set(first, since);
-        return found;
-      }
+      // Missed: the request builds the answer from reads that all come after `since`; its save
+      // brings the mark back (a per-key mark would not do: a request that missed later, after a
+      // change the builder's reads preceded, would vouch for them).
+      if (found.kind !== 'hit') return serving() && found.kind !== 'unavailable' ? { ...found, mark: since } : found;
       if (found.dependencies && keeping) keep(found.key, found.response, found.dependencies, since);
       return found;
     },
 
-    async save(key, response, dependencies, ttlSeconds) {
+    async save(key, response, dependencies, ttlSeconds, options) {
       // A new answer under this key: a held one (if any) is not the one Redis will hold.
       lru.delete(key);
-      const since = building.get(key);
-      building.delete(key);
       const saved = await inner.save(key, response, dependencies, ttlSeconds);
-      // Built from reads made after its lookup missed at `since`: as current as a Redis hit checked
+      // Built from reads made after its lookup missed at `mark`: as current as a Redis hit checked
       // then, so it is kept on the same condition (nothing it depends on named since).
-      if (saved && since !== undefined) keep(key, response, dependencyKeys(dependencies), since);
+      if (saved && options?.mark !== undefined) keep(key, response, dependencyKeys(dependencies), options.mark);
       return saved;
     },
   };

@@ -27,7 +27,14 @@ export type ResponseLookup =
     readonly dependencies?: readonly string[];
   }
   /** absent: nothing stored; invalidated: something it was built from has changed (it is deleted). */
-  | { readonly kind: 'absent' | 'invalidated' | 'unavailable' };
+  | {
+    readonly kind: 'absent' | 'invalidated' | 'unavailable';
+    /**
+     * Set by a store that can keep what the request builds now (local-responses.ts): pass it back
+     * to `save` — the builder's reads all come after this lookup.
+     */
+    readonly mark?: number;
+  };
 
 export interface ResponseStore {
   /**
@@ -36,8 +43,8 @@ export interface ResponseStore {
    * Never rejects.
    */
   lookup(keys: readonly string[], options?: { readonly withDependencies?: boolean }): Promise<ResponseLookup>;
-  /** One round trip. Never rejects (a lost save costs one later miss). */
-  save(key: string, response: StoredResponse, dependencies: Dependencies, ttlSeconds: number): Promise<boolean>;
+  /** One round trip. Never rejects (a lost save costs one later miss). `mark`: from the builder's missed lookup. */
+  save(key: string, response: StoredResponse, dependencies: Dependencies, ttlSeconds: number, options?: { readonly mark?: number }): Promise<boolean>;
 }
 
 /**

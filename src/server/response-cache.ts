@@ -23,6 +23,8 @@ export interface ResponseCachePlan {
   save?: { key: string; maxAge: number; scope: 'PUBLIC' | 'PRIVATE'; dependencies: Dependencies; firstReadAt: number };
   /** Set when this request builds the answer others in this process wait for: call once it is stored (or not). */
   release?: () => void;
+  /** The store's mark on this request's missed lookup, given back with the save (ResponseLookup.mark). */
+  mark?: number;
 }
 
 export interface ResponseCacheObserver {
@@ -118,6 +120,7 @@ export function createResponseCache(options: {
         if (!leader) {
           observer.lookup?.(found.kind);
           lead(plan, res, flight);
+          plan.mark = found.mark;
           return false;
         }
         let timer: NodeJS.Timeout | undefined;
@@ -129,7 +132,10 @@ export function createResponseCache(options: {
       // One result per request, its last: a follower served after waiting counts as a hit, not as
       // a miss and then a hit.
       observer.lookup?.(found.kind);
-      if (found.kind !== 'hit') return false;
+      if (found.kind !== 'hit') {
+        plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
+        return false;
+      }
       const { body, maxAge, scope: policyScope, storedAt } = found.response;
       res.statusCode = 200;
       res.setHeader('content-type', contentType);
@@ -146,7 +152,7 @@ export function createResponseCache(options: {
         if (!save) return;
         // Built across an epoch bump, or from reads so old their tombstones may be gone: drop it.
         if (epoch() !== plan.epoch || performance.now() - save.firstReadAt > MAX_FILL_AGE_MS) return;
-        const stored = await store.save(save.key, { body, maxAge: save.maxAge, scope: save.scope, storedAt: Date.now() }, save.dependencies, save.maxAge);
+        const stored = await store.save(save.key, { body, maxAge: save.maxAge, scope: save.scope, storedAt: Date.now() }, save.dependencies, save.maxAge, { mark: plan.mark });
         if (stored) observer.saved?.();
       } finally {
         plan.release?.();

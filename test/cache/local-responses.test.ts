@@ -6,7 +6,7 @@ import type { Dependencies } from '../../src/cache/dependencies.ts';
 import { Evictions } from '../../src/cache/evictions.ts';
 import { bucketsOfValue } from '../../src/cache/range-buckets.ts';
 import { createLocalResponses, type LocalResponses } from '../../src/cache/local-responses.ts';
-import { createRedisResponseStore, type ResponseStore, type StoredResponse } from '../../src/cache/response-store.ts';
+import { createRedisResponseStore, type ResponseLookup, type ResponseStore, type StoredResponse } from '../../src/cache/response-store.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
 import { TEST_REDIS_URL } from '../support/test-server.ts';
 
@@ -102,7 +102,7 @@ describe('whole answers held in process', () => {
     await writer.invalidator.apply(evictions());
     await until(() => local.size() === 0);
     expect(local.stats.evicted).toBe(1);
-    expect(await local.lookup([answerKey])).toEqual({ kind: 'invalidated' });
+    expect(await local.lookup([answerKey])).toMatchObject({ kind: 'invalidated' });
     expect(roundTrips).toEqual(['responseLookup', 'responseLookup', 'responseLookup']);
   });
 
@@ -145,24 +145,47 @@ describe('whole answers held in process', () => {
     expect(unrelated.stats).toMatchObject({ kept: 1, discarded: 0 });
   });
 
+  /** The mark a missed lookup answers, for the builder's save. */
+  const markOf = (found: ResponseLookup) => (found.kind === 'hit' ? undefined : found.mark);
+
   it('keeps an answer rebuilt after a miss at its save (its reads all came after the miss), unless a dependency changed meanwhile', async () => {
     const rebuilt = reader.keyspace.response('q2');
-    await warm(rebuilt); // asked for twice, absent: the second miss is one whose answer would be copied
-    expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
-    expect(await local.save(rebuilt, response, deps, 60)).toBe(true);
+    const miss = await local.lookup([rebuilt]);
+    expect(miss.kind).toBe('absent');
+    expect(await local.save(rebuilt, response, deps, 60, { mark: markOf(miss) })).toBe(true);
     expect(await local.lookup([rebuilt])).toMatchObject({ kind: 'hit', response: { body: response.body } });
-    expect(roundTrips).toEqual(['responseLookup', 'responseLookup', 'responseSave']); // served from memory
+    expect(roundTrips).toEqual(['responseLookup', 'responseSave']); // served from memory
 
     // A dependency named between the miss and the save: the build may have read it before the change.
     const raced = reader.keyspace.response('q3');
-    await warm(raced);
+    const racedMiss = await local.lookup([raced]);
     await writer.invalidator.apply(new Evictions().entity('Author', 7));
     await sleep(50); // its message has arrived
-    expect(await local.save(raced, response, deps, 60)).toBe(true);
+    expect(await local.save(raced, response, deps, 60, { mark: markOf(racedMiss) })).toBe(true);
     expect(local.stats).toMatchObject({ kept: 1, discarded: 1 });
     roundTrips.length = 0;
     await local.lookup([raced]);
     expect(roundTrips).toEqual(['responseLookup']); // not held: Redis checked it (and found it stale)
+
+    // A save without a mark (its builder's lookup did not come through here) is not kept.
+    const unmarked = reader.keyspace.response('q5');
+    await local.save(unmarked, response, deps, 60);
+    expect(local.stats.kept).toBe(1);
+  });
+
+  it('judges a rebuilt answer from its builder\'s miss, not from a later request\'s', async () => {
+    // The builder misses and reads, then a write names what it read; another request for the same
+    // answer misses after that message (it waits for the builder). The save brings the builder's
+    // own mark back, so the change is seen.
+    const answer = reader.keyspace.response('q4');
+    const builderMiss = await local.lookup([answer]);
+    await writer.invalidator.apply(new Evictions().entity('Book', 1));
+    await sleep(50); // its message has arrived
+    const followerMiss = await local.lookup([answer]);
+    expect(markOf(followerMiss)).toBeGreaterThan(markOf(builderMiss)!);
+    expect(await local.save(answer, response, deps, 60, { mark: markOf(builderMiss) })).toBe(true);
+    expect(local.size()).toBe(0);
+    expect(local.stats).toMatchObject({ kept: 0, discarded: 1 });
   });
 
   it('serves nothing while the subscription is down, and keeps again once it is back', async () => {
