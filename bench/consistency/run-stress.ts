@@ -99,6 +99,8 @@ export interface StressOptions {
   /** Read each book back right after each write (default true). */
   readonly followUps?: boolean;
   readonly redisUrl?: string;
+  /** More environment for the server processes (e.g. LOCAL_CACHE_MAX: the in-process tier). */
+  readonly serverEnv?: Readonly<Record<string, string>>;
   /** Seed of the book choices (timing is not reproducible, the choices are). */
   readonly seed?: number;
   /** Progress lines (default: none). */
@@ -263,6 +265,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
     stallMs: input.stallMs ?? 0,
     stallEveryMs: input.stallEveryMs ?? 3000,
     seed: input.seed ?? 20240607,
+    serverEnv: input.serverEnv ?? {},
   };
   if (!(options.seconds > 0) || options.books < 21 || options.readers < 1 || options.servers < 1 || options.writeRate <= 0) {
     throw new RangeError(`runStress: need seconds > 0, books > 20, readers ≥ 1, servers ≥ 1, writeRate > 0; got ${JSON.stringify(options)}`);
@@ -314,7 +317,7 @@ export async function runStress(input: StressOptions): Promise<StressResult> {
 
     resources.push({ name: 'stop the servers', close: () => Promise.all(servers.map((s, i) => stopServer(s, i, shutdownNotes))) });
     const started = await Promise.allSettled(Array.from({ length: options.servers }, () =>
-      startServerProcess({ DATABASE_URL: db.url, CACHE_PREFIX: prefix, REDIS_URL: redisUrl, LOG_LEVEL: 'info', SEED_DEMO: 'off' })));
+      startServerProcess({ ...options.serverEnv, DATABASE_URL: db.url, CACHE_PREFIX: prefix, REDIS_URL: redisUrl, LOG_LEVEL: 'info', SEED_DEMO: 'off' })));
     for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
     const failedStart = started.find((s) => s.status === 'rejected');
     if (failedStart) throw (failedStart as PromiseRejectedResult).reason;
@@ -896,7 +899,8 @@ export function formatReport(result: StressResult): string {
   const lines = [
     `consistency stress: ${result.options.servers} server process(es), ${result.options.readers} readers, ${result.options.books} books ` +
       `(Zipf ${result.options.zipf}), target ${result.options.writeRate} writes/s, ${(result.durationMs / 1000).toFixed(1)} s` +
-      (result.options.stallMs > 0 ? `, a ${result.options.stallMs} ms stall of one server every ${result.options.stallEveryMs} ms` : ''),
+      (result.options.stallMs > 0 ? `, a ${result.options.stallMs} ms stall of one server every ${result.options.stallEveryMs} ms` : '') +
+      (Object.keys(result.options.serverEnv).length > 0 ? `, servers with ${Object.entries(result.options.serverEnv).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''),
     `  reads:        ${result.reads} (${Math.round(result.readsPerSecond)}/s): ` +
       READ_TYPES.map((t) => `${t} ${result.readsByType[t]}`).join(', ') + `; ${result.observations} values checked; ` +
       `${result.responseCacheHits} answered whole by the response cache (half the reads are traced, which bypasses it)`,

@@ -15,10 +15,17 @@ if (!process.env.TEST_DATABASE_URL) {
   it.skip('consistency stress: skipped, it needs PostgreSQL (set TEST_DATABASE_URL=postgres://…)', () => {});
 }
 
-(process.env.TEST_DATABASE_URL ? describe : describe.skip)('consistency under concurrent reads and writes (PostgreSQL + Redis)', () => {
+// Twice: as configured by default, and with the in-process tier (whole answers, entities and
+// tombstones also held in each server's memory, kept coherent by invalidation messages).
+const CONFIGS = [
+  { name: 'default', serverEnv: {} },
+  { name: 'in-process tier', serverEnv: { LOCAL_CACHE_MAX: '10000' } },
+] as const;
+
+(process.env.TEST_DATABASE_URL ? describe.each(CONFIGS) : describe.skip.each(CONFIGS))('consistency under concurrent reads and writes (PostgreSQL + Redis), $name', ({ serverEnv }) => {
   let result: StressResult;
   beforeAll(async () => {
-    result = await runStress({ seconds: SECONDS, minReads: MIN_READS, readers: 12, writeRate: 150, sqlBoundMs: SQL_BOUND_MS, sql: 'auto' });
+    result = await runStress({ seconds: SECONDS, minReads: MIN_READS, readers: 12, writeRate: 150, sqlBoundMs: SQL_BOUND_MS, sql: 'auto', serverEnv });
     console.log(formatReport(result));
   }, 120_000);
 
