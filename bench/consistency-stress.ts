@@ -6,7 +6,7 @@
  *   npm run stress -- [--seconds 60] [--min-reads N] [--readers 24] [--books 200] [--sql-bound-ms 1000]
  *                     [--write-rate 300] [--writers 4] [--servers 2] [--zipf 1.1] [--kinds graphql,orm,sql]
  *                     [--no-sql | --sql auto] [--stall-ms 300 --stall-every-ms 3000]
- *                     [--no-follow-ups] [--database-url postgres://…] [--redis redis://…] [--json]
+ *                     [--no-follow-ups] [--local-cache-max N] [--database-url postgres://…] [--redis redis://…] [--json]
  *
  * Needs PostgreSQL (a fresh database `cc_stress_<random>` is created on --database-url's server,
  * default TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test, and dropped afterwards) and
@@ -20,7 +20,7 @@ import { formatReport, passed, runStress, SQL_BOUND_MS, WRITE_KINDS, type Stress
 
 const usage = 'usage: npm run stress -- [--seconds T] [--min-reads N] [--readers N] [--books N] [--sql-bound-ms B] ' +
   '[--write-rate W] [--writers N] [--servers N] [--zipf S] [--kinds graphql,orm,sql] [--no-sql | --sql on|off|auto] [--no-follow-ups] ' +
-  '[--stall-ms S [--stall-every-ms E]] ' +
+  '[--stall-ms S [--stall-every-ms E]] [--local-cache-max N] ' +
   '[--database-url URL] [--redis URL] [--json]';
 
 const spec = {
@@ -39,6 +39,7 @@ const spec = {
   'stall-every-ms': { type: 'string', default: '3000' },
   'no-sql': { type: 'boolean', default: false },
   'no-follow-ups': { type: 'boolean', default: false },
+  'local-cache-max': { type: 'string', default: '0' },
   'database-url': { type: 'string' },
   redis: { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -59,7 +60,7 @@ if (values.help) {
   process.exit(0);
 }
 
-function number(name: 'seconds' | 'min-reads' | 'readers' | 'books' | 'sql-bound-ms' | 'write-rate' | 'writers' | 'servers' | 'zipf' | 'stall-ms' | 'stall-every-ms', { integer = true, min = 0 } = {}): number {
+function number(name: 'seconds' | 'min-reads' | 'readers' | 'books' | 'sql-bound-ms' | 'write-rate' | 'writers' | 'servers' | 'zipf' | 'stall-ms' | 'stall-every-ms' | 'local-cache-max', { integer = true, min = 0 } = {}): number {
   const raw = values[name];
   const n = Number(raw);
   if (typeof raw !== 'string' || raw === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
@@ -97,6 +98,8 @@ const options: StressOptions = {
   followUps: !values['no-follow-ups'],
   stallMs: number('stall-ms'),
   stallEveryMs: number('stall-every-ms', { min: 1 }),
+  // The servers' in-process tier (LOCAL_CACHE_MAX; 0: off, the default configuration).
+  serverEnv: number('local-cache-max') > 0 ? { LOCAL_CACHE_MAX: String(number('local-cache-max')) } : {},
   redisUrl: values.redis,
   progress: (line) => console.error(line),
   signal: interruption(),
