@@ -118,28 +118,23 @@ describe('whole answers held in process', () => {
   it('does not keep a hit when something it depends on was invalidated while the lookup was in flight', async () => {
     // The invalidation runs after Redis checked the answer, and its message arrives before the
     // answer does: the copy must not be kept (nothing would drop it later).
-    const raced = createLocalResponses({
+    /** Copies over the shared store whose every lookup has `evicted` named by a message while in flight. */
+    const racing = (evicted: string) => createLocalResponses({
       async lookup(keys, options) {
         const found = await shared.lookup(keys, options);
-        reader.localTier!.evict([reader.keyspace.tombstone('Author', 7)]);
+        reader.localTier!.evict([evicted]);
         return found;
       },
       save: shared.save,
     }, reader.localTier!, { max: 10, ttlMs: 60_000, usable: reader.usable, epoch: reader.epoch.current });
+    const raced = racing(reader.keyspace.tombstone('Author', 7));
     await raced.lookup([answerKey]);
     expect(await raced.lookup([answerKey])).toMatchObject({ kind: 'hit' }); // served, as Redis answered
     expect(raced.stats).toMatchObject({ kept: 0, discarded: 1 });
     expect(raced.size()).toBe(0);
 
     // A message about something else in flight does not stop it being kept.
-    const unrelated = createLocalResponses({
-      async lookup(keys, options) {
-        const found = await shared.lookup(keys, options);
-        reader.localTier!.evict([reader.keyspace.tombstone('Book', 99)]);
-        return found;
-      },
-      save: shared.save,
-    }, reader.localTier!, { max: 10, ttlMs: 60_000, usable: reader.usable, epoch: reader.epoch.current });
+    const unrelated = racing(reader.keyspace.tombstone('Book', 99));
     await unrelated.lookup([answerKey]);
     await unrelated.lookup([answerKey]);
     expect(unrelated.stats).toMatchObject({ kept: 1, discarded: 0 });
