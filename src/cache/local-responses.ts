@@ -96,6 +96,10 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
 
   // Answers looked up recently (keys only): the candidates for a copy.
   const seen = new LRUCache<string, true>({ max: options.max, ttl: options.ttlMs * ADMISSION_WINDOW });
+  // Copies a message dropped: Redis's answer depends on the same keys, so it is stale too, unless
+  // another process has rebuilt it since. The next lookup of one is a miss without asking Redis —
+  // this process rebuilds it (another's rebuild is not waited for): one round trip less per rebuild.
+  const invalidated = new LRUCache<string, true>({ max: options.max, ttl: options.ttlMs });
 
   // Every message (and local invalidation) moves the sequence; the keys it named are remembered
   // with it, in two generations, so a lookup can tell whether anything it depends on changed while
@@ -129,7 +133,11 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
         const copies = dependents.get(key);
         if (!copies) continue;
         let dropped = 0;
-        for (const copy of [...copies]) if (lru.delete(copy)) dropped++;
+        for (const copy of [...copies]) {
+          if (!lru.delete(copy)) continue;
+          dropped++;
+          invalidated.set(copy, true);
+        }
         if (dropped > 0) count('evicted', dropped);
       }
     },
@@ -192,6 +200,7 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       // saves (the long tail of a Zipf workload).
       const keeping = first !== undefined && serving() && (seen.has(first) || (seen.set(first, true), false));
       const since = sequence;
+      if (keeping && keys.length === 1 && invalidated.delete(first)) return { kind: 'invalidated', mark: since };
       const found = await inner.lookup(keys, { withDependencies: keeping });
       // Missed: the request builds the answer from reads that all come after `since`; its save
       // brings the mark back (a per-key mark would not do: a request that missed later, after a
@@ -204,6 +213,7 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
     async save(key, response, dependencies, ttlSeconds, { mark } = {}) {
       // A new answer under this key: a held one (if any) is not the one Redis will hold.
       lru.delete(key);
+      invalidated.delete(key);
       const saved = await inner.save(key, response, dependencies, ttlSeconds);
       // Built from reads made after its lookup missed at `mark`: as current as a Redis hit checked
       // then, so it is kept on the same condition (nothing it depends on named since).
