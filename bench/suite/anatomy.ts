@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { openOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
-import { parseCommandLine, resultsFile, usageError, writeReport } from './command-line.ts';
+import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, restoreCatalog, seedAndLoad } from './database.ts';
 import { unlinkPrefix } from './suite.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
@@ -237,7 +237,7 @@ export function formatAnatomy(result: AnatomyResult): string {
   return `${lines.join('\n')}\n`;
 }
 
-const USAGE = 'usage: node bench/suite/anatomy.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--workers N] [--seconds S] [--out FILE]';
+const USAGE = 'usage: node bench/suite/anatomy.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--workers N] [--seconds S] [--targets ours,oursTier,apollo] [--out FILE]';
 
 /** The command line's values (a positive integer of workers, positive seconds), or exit 2 with the usage. */
 function readCommandLine() {
@@ -247,13 +247,14 @@ function readCommandLine() {
     redis: { type: 'string' },
     workers: { type: 'string' },
     seconds: { type: 'string' },
+    targets: { type: 'string' },
     out: { type: 'string' },
   }, USAGE);
   const workers = Number(values.workers ?? (values.smoke ? 4 : 24));
   const seconds = Number(values.seconds ?? (values.smoke ? 0.3 : 4));
   if (!Number.isInteger(workers) || workers < 1) usageError('--workers must be a positive integer', USAGE);
   if (!(seconds > 0)) usageError('--seconds must be a positive number', USAGE);
-  return { ...values, smoke: values.smoke!, workers, seconds };
+  return { ...values, smoke: values.smoke!, workers, seconds, targets: parseTargets(values.targets, USAGE) ?? ['ours', 'apollo'] };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -268,7 +269,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     hotBooks: smoke ? 100 : 4_000,
     sweepSeconds: smoke ? 2 : 20,
     isolate: true,
-    targets: ['ours', 'apollo'],
+    targets: values.targets,
   });
   const report = formatAnatomy(result);
   console.log(`\n${report}`);

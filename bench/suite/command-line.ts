@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TARGET_KINDS, type TargetKind } from './targets.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -28,6 +29,16 @@ export function parseCommandLine<const T extends Options>(options: T, usage: str
 export function usageError(message: string, usage: string): never {
   console.error(`${message}\n${usage}`);
   process.exit(2);
+}
+
+/** `--targets a,b,…` (undefined when absent), or exit 2 with the usage when it names an unknown target. */
+export function parseTargets(value: string | undefined, usage: string): TargetKind[] | undefined {
+  if (value === undefined) return undefined;
+  const targets = value.split(',').map((t) => t.trim()) as TargetKind[];
+  if (targets.length === 0 || targets.some((t) => !TARGET_KINDS.includes(t))) {
+    usageError(`--targets takes a comma-separated list of ${TARGET_KINDS.join(', ')}`, usage);
+  }
+  return targets;
 }
 
 /** A report's default place: bench/results/<name>. */

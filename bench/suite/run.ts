@@ -14,8 +14,7 @@
  * performance targets are reported, not enforced); 1 otherwise; 2 bad usage.
  */
 import { fileURLToPath } from 'node:url';
-import { parseCommandLine, resultsFile, usageError, writeReport } from './command-line.ts';
-import { TARGET_KINDS, type TargetKind } from './targets.ts';
+import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { formatReport, fullOptions, runSuite, smokeOptions, type SuiteResult } from './suite.ts';
 
 const usage = 'usage: node bench/suite/run.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--connections N] [--targets ours,oursTier,loadersOnly,cacheOff,apollo] [--in-process] [--out FILE] [--json]';
@@ -43,10 +42,7 @@ async function main(): Promise<number> {
   if (connections !== undefined && (!Number.isInteger(connections) || connections < 1)) {
     usageError('--connections must be a positive integer', usage);
   }
-  const targets = args.targets?.split(',').map((t) => t.trim()) as TargetKind[] | undefined;
-  if (targets && (targets.length === 0 || targets.some((t) => !TARGET_KINDS.includes(t)))) {
-    usageError(`--targets takes a comma-separated list of ${TARGET_KINDS.join(', ')}`, usage);
-  }
+  const targets = parseTargets(args.targets, usage);
   const overrides = {
     ...(targets ? { targets } : {}),
     ...(args['database-url'] !== undefined ? { databaseServerUrl: args['database-url'] } : {}),
