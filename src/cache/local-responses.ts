@@ -200,7 +200,7 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       // saves (the long tail of a Zipf workload).
       const keeping = first !== undefined && serving() && (seen.has(first) || (seen.set(first, true), false));
       const since = sequence;
-      if (keeping && keys.length === 1 && invalidated.delete(first)) return { kind: 'invalidated', mark: since };
+      if (keys.length === 1 && serving() && invalidated.delete(first!)) return { kind: 'invalidated', mark: since };
       const found = await inner.lookup(keys, { withDependencies: keeping });
       // Missed: the request builds the answer from reads that all come after `since`; its save
       // brings the mark back (a per-key mark would not do: a request that missed later, after a
