@@ -96,9 +96,10 @@ const clockNumber = (clock: string) => (clock === ABSENT_CLOCK ? 0 : Number(cloc
  * the clock are kept: the loaders' lookups always do.
  *
  * A getMany is answered here only if every key is held; otherwise the whole request goes to Redis
- * and its answers are kept (values that exist; tombstones present or absent) — unless an invalidation message (or a disconnect) arrived
- * while it was in flight: Redis may have answered before that invalidation ran, and the message
- * that would have dropped the copy has already been applied. An answer that came back before its
+ * and its answers are kept (values that exist; tombstones present or absent) — unless an
+ * invalidation message (or a disconnect) arrived while it was in flight: Redis may have answered
+ * before that invalidation ran, and the message that would have dropped the copy has already been
+ * applied. An answer that came back before its
  * message is kept and then dropped by it. Fills (setMany) are never kept: Redis may refuse them.
  *
  * Bound: a value is served at most until the invalidation's message reaches this process (it is
