@@ -324,6 +324,18 @@ export interface MixOptions {
   readonly seed: number;
   /** Shares of all operations (the rest are Q1 reads). Default: 2% price, 1% title, 2% review, 30% Q2. */
   readonly mix?: { readonly price: number; readonly title: number; readonly review: number; readonly q2: number };
+  /**
+   * The books' write history, to continue in a later run against the same database and server
+   * (bench/suite/q3-interleaved.ts runs Q3 in slices); absent: a fresh one (the seeded values).
+   */
+  readonly history?: MixHistory;
+}
+
+/** What runMixed knows of each book's acknowledged writes (see MixOptions.history). */
+export type MixHistory = Map<number, BookState>;
+
+export function createMixHistory(): MixHistory {
+  return new Map();
 }
 
 export interface MixResult extends LoadResult {
@@ -380,7 +392,7 @@ export async function runMixed(options: MixOptions): Promise<MixResult> {
   const poster = createPoster(options.url, options.workers);
   const now = () => performance.now();
 
-  const state = new Map<number, BookState>();
+  const state = options.history ?? createMixHistory();
   const stateOf = (b: number): BookState => {
     let s = state.get(b);
     if (!s) state.set(b, (s = { busy: false, priceAcks: [], titleAcks: [], reviewAcks: [], priceVersion: new Map() }));

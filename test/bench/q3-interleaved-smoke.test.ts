@@ -1,0 +1,27 @@
+/**
+ * Q3 with targets taking turns (`npm run bench:q3`) on tiny data, in this process: every slice of
+ * every target runs without errors, the write history carries over from slice to slice (a value
+ * written in one slice and read in the next is known: ours shows 0 stale reads and no impossible
+ * value), and Apollo's response cache shows its stale reads. Throughput is not asserted here.
+ */
+import { runInterleaved } from '../../bench/suite/q3-interleaved.ts';
+import { TEST_REDIS_URL } from '../support/test-server.ts';
+
+test('Q3 slices alternate between targets, each with its own database, its write history carried over', async () => {
+  const result = await runInterleaved({
+    databaseServerUrl: undefined, redisUrl: TEST_REDIS_URL,
+    counts: { authors: 20, books: 200, reviews: 600 },
+    targets: ['ours', 'apollo'], rounds: 3, sliceSeconds: 0.4, workers: 4,
+    warm: { sweepSeconds: 1, q1Seconds: 0.3, q2Seconds: 0.3 }, isolate: false,
+    log: () => {},
+  });
+  const [ours, apollo] = result.totals;
+  for (const t of [ours!, apollo!]) {
+    expect([t.target, t.perRound.length, t.errors]).toEqual([t.target, 3, 0]);
+    expect(t.requests).toBeGreaterThan(0);
+    expect(t.writes).toBeGreaterThan(0);
+  }
+  expect(ours!.staleReads).toBe(0);
+  expect(apollo!.staleReads).toBeGreaterThan(0); // it never invalidates: the check sees it
+  expect(ours!.cpuMsPerRequest).toBeNull(); // in this process: not its own CPU
+}, 120_000);
