@@ -22,10 +22,10 @@ import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import { createApolloBaseline } from './apollo-baseline.ts';
 
 export const TARGET_KINDS = ['ours', 'oursTier', 'loadersOnly', 'cacheOff', 'apollo'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
 
 /** LOCAL_CACHE_MAX of `oursTier`: more than the suite's books and pages, so the tier's own LRU never decides. */
 export const TIER_ENTRIES = 50_000;
-export type TargetKind = (typeof TARGET_KINDS)[number];
 
 export const TARGET_LABELS: Record<TargetKind, string> = {
   ours: '(a) ours, cache on',
