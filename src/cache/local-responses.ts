@@ -40,7 +40,7 @@ interface Held {
   readonly dependencies: readonly string[];
 }
 
-/** Messages older than this many sequence rotations are forgotten: a lookup in flight longer is not kept. */
+/** Messages are remembered in two generations of this many: a lookup in flight while more arrived is not kept. */
 const ROTATE_EVERY = 1024;
 const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
 /** An answer is copied when looked up again within this many `ttlMs` of a lookup. */
