@@ -3,10 +3,11 @@
  * (`npm run bench:q3`), so that a drifting machine weighs on all of them alike — the full suite
  * measures its targets one after another, and on a shared VM that alone moved Q3 ratios by ±20%.
  *
- *   npm run bench:q3 [-- --targets ours,oursTier,apollo --rounds 6 --slice 3 --workers 24 --database-url postgres://… --redis redis://… --out FILE]
+ *   npm run bench:q3 [-- --targets ours,oursTier,apollo --rounds 6 --slice 3 --workers 24 --writes 0.05 --database-url postgres://… --redis redis://… --out FILE]
  *
  * Each target gets a database of its own, seeded alike (writes never cross), its own Redis prefix
- * and an empty cache; it is warmed as in the suite (a Q1 sweep, Q1 and Q2 load). Then, round after
+ * and an empty cache; it is warmed as in the suite (a Q1 sweep, Q1 and Q2 load), the targets taking
+ * turns in the sweep so that their caches age alike (see InterleavedOptions.warm). Then, round after
  * round, each target runs Q3 for one slice, the order rotating every round; the mix's write history
  * carries over from slice to slice (runMixed's `history`), so every value read is still checked
  * against every write acknowledged before it. Reported per target: requests per second over all its
@@ -33,8 +34,17 @@ export interface InterleavedOptions {
   readonly rounds: number;
   readonly sliceSeconds: number;
   readonly workers: number;
-  readonly warm: { readonly sweepSeconds: number; readonly q1Seconds: number; readonly q2Seconds: number };
+  /**
+   * Warm-up: Q1 once for each of the `sweepBooks` hottest books, then a Zipf Q1 run and a Q2 walk.
+   * Every target asks for the same books (not as many as its speed allows in a fixed time), and
+   * the targets take turns chunk by chunk, so that their answers — which expire with their maxAge
+   * (60 s) — are of the same age in every round: warmed one after the other, the first target's
+   * cache would expire during the rounds while the last one's would not.
+   */
+  readonly warm: { readonly sweepBooks: number; readonly q1Seconds: number; readonly q2Seconds: number };
   readonly isolate: boolean;
+  /** Share of operations that are writes (default 0.05, split like runMixed's default mix); 0: reads only. */
+  readonly writeShare?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -43,6 +53,8 @@ export interface TargetTotals {
   readonly requests: number;
   readonly seconds: number;
   readonly reads: number;
+  /** Reads a response cache answered. */
+  readonly cachedReads: number;
   readonly writes: number;
   readonly staleReads: number;
   readonly errors: number;
@@ -60,6 +72,16 @@ export interface InterleavedResult {
 }
 
 const ZIPF = 1.1;
+/** The warm-up sweep's turns (see InterleavedOptions.warm). */
+const WARM_CHUNKS = 10;
+
+const percent = (part: number, whole: number) => `${(100 * part / Math.max(1, whole)).toFixed(1)}%`;
+
+/** runMixed's default mix (5% writes: 2% price, 1% title, 2% review; 30% Q2), its writes scaled to `share`. */
+function mixWithWrites(share: number) {
+  const scale = share / 0.05;
+  return { price: 0.02 * scale, title: 0.01 * scale, review: 0.02 * scale, q2: 0.30 };
+}
 
 export async function runInterleaved(options: InterleavedOptions): Promise<InterleavedResult> {
   const log = options.log ?? ((line: string) => console.error(line));
@@ -83,14 +105,23 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       run.target = await (options.isolate ? spawnTarget : startTarget)({
         kind: run.kind, databaseUrl: run.db.url, redisUrl: options.redisUrl, prefix: `${base}.${run.kind}`,
       });
-      const { url } = run.target;
-      await sweepQ1(url, run.catalog, options.workers, options.warm.sweepSeconds);
-      await runQ1({ url, connections: options.workers, seconds: options.warm.q1Seconds, catalog: run.catalog, zipf: ZIPF, seed: 101 });
-      await runQ2({ url, connections: options.workers, seconds: options.warm.q2Seconds, seed: 101 });
-      log(`${TARGET_LABELS[run.kind]}: warm`);
+    }
+    const { sweepBooks, q1Seconds, q2Seconds } = options.warm;
+    const chunk = Math.max(1, Math.ceil(sweepBooks / WARM_CHUNKS));
+    for (let from = 0, turn = 0; from < sweepBooks; from += chunk, turn++) {
+      for (let i = 0; i < runs.length; i++) {
+        const run = runs[(turn + i) % runs.length]!; // the order rotates, as in the rounds
+        await sweepQ1(run.target!.url, run.catalog, options.workers, 600, { from, to: Math.min(sweepBooks, from + chunk) });
+      }
+    }
+    for (const run of runs) {
+      const { url } = run.target!;
+      await runQ1({ url, connections: options.workers, seconds: q1Seconds, catalog: run.catalog, zipf: ZIPF, seed: 101 });
+      await runQ2({ url, connections: options.workers, seconds: q2Seconds, seed: 101 });
+      log(`${TARGET_LABELS[run.kind]}: warm (${sweepBooks} books swept)`);
     }
 
-    const sums = runs.map(() => ({ requests: 0, seconds: 0, reads: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, perRound: [] as number[] }));
+    const sums = runs.map(() => ({ requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, perRound: [] as number[] }));
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < runs.length; i++) {
         const at = (round + i) % runs.length; // the order rotates: no target always follows the same one
@@ -99,13 +130,14 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         const before = await target.counters();
         const mix = await runMixed({
           url: target.url, workers: options.workers, seconds: options.sliceSeconds, catalog: run.catalog, zipf: ZIPF,
-          seed: 1_000 * round + at, history: run.history,
+          seed: 1_000 * round + at, history: run.history, mix: mixWithWrites(options.writeShare ?? 0.05),
         });
         const after = await target.counters();
         const sum = sums[at]!;
         sum.requests += mix.requests;
         sum.seconds += mix.seconds;
         sum.reads += mix.reads;
+        sum.cached += mix.cachedByKind.Q1 + mix.cachedByKind.Q2;
         sum.writes += mix.writes.price + mix.writes.title + mix.writes.review;
         sum.stale += mix.staleReads;
         sum.errors += mix.errors;
@@ -113,7 +145,8 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         sum.sql += after.statements - before.statements;
         sum.rt += after.redisRoundTrips - before.redisRoundTrips;
         sum.perRound.push(mix.reqPerSec);
-        log(`round ${round + 1}/${options.rounds}, ${TARGET_LABELS[run.kind]}: ${mix.reqPerSec.toFixed(0)} req/s, stale ${mix.staleReads}, errors ${mix.errors}`);
+        log(`round ${round + 1}/${options.rounds}, ${TARGET_LABELS[run.kind]}: ${mix.reqPerSec.toFixed(0)} req/s, stale ${mix.staleReads}, errors ${mix.errors}, ` +
+          `from cache: Q1 ${percent(mix.cachedByKind.Q1, mix.latencyByKind.Q1.count)}, Q2 ${percent(mix.cachedByKind.Q2, mix.latencyByKind.Q2.count)}`);
       }
     }
     return {
@@ -122,7 +155,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       totals: runs.map((run, i) => {
         const s = sums[i]!;
         return {
-          target: run.kind, requests: s.requests, seconds: s.seconds, reads: s.reads, writes: s.writes, staleReads: s.stale, errors: s.errors,
+          target: run.kind, requests: s.requests, seconds: s.seconds, reads: s.reads, cachedReads: s.cached, writes: s.writes, staleReads: s.stale, errors: s.errors,
           cpuMsPerRequest: options.isolate ? s.cpu / 1000 / s.requests : null,
           sqlPerRequest: s.sql / s.requests, redisRoundTripsPerRequest: s.rt / s.requests, perRound: s.perRound,
         };
@@ -145,22 +178,23 @@ export function formatInterleaved(result: InterleavedResult): string {
     '# Q3 with the targets taking turns',
     '',
     `\`npm run bench:q3\` (bench/suite/q3-interleaved.ts): ${o.rounds} rounds × ${o.sliceSeconds} s slices per target, the order rotating, ` +
-      `${o.workers} workers, ${o.counts.books} books per target's own database; ratios are to ${TARGET_LABELS[reference.target]}.`,
+      `${o.workers} workers, ${o.counts.books} books per target's own database, ${fixed(100 * (o.writeShare ?? 0.05), 1)}% writes; ` +
+      `ratios are to ${TARGET_LABELS[reference.target]}.`,
     '',
-    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | server CPU ms/req | SQL/req | Redis RT/req | reads | writes | stale reads | errors |`,
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|',
+    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | server CPU ms/req | SQL/req | Redis RT/req | reads | reads from cache | writes | stale reads | errors |`,
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const t of totals) {
     const ratios = t.perRound.map((r, i) => r / reference.perRound[i]!).sort((a, b) => a - b);
     const spread = `${fixed(ratios[0]!)} – ${fixed(ratios[Math.floor(ratios.length / 2)]!)} – ${fixed(ratios.at(-1)!)}`;
     lines.push(`| ${TARGET_LABELS[t.target]} | ${rate(t).toFixed(0)} | ${fixed(rate(t) / rate(reference))}× | ${spread} | ${fixed(t.cpuMsPerRequest, 3)} | ` +
-      `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${t.reads} | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
+      `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
   }
   lines.push('', `Run: ${result.date}.`, '');
   return lines.join('\n');
 }
 
-const USAGE = 'usage: node bench/suite/q3-interleaved.ts [--smoke] [--targets ours,oursTier,apollo] [--rounds N] [--slice S] [--workers N] [--database-url postgres://…] [--redis redis://…] [--out FILE]';
+const USAGE = 'usage: node bench/suite/q3-interleaved.ts [--smoke] [--targets ours,oursTier,apollo] [--rounds N] [--slice S] [--workers N] [--writes 0.05] [--database-url postgres://…] [--redis redis://…] [--out FILE]';
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const values = parseCommandLine({
@@ -171,6 +205,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     workers: { type: 'string' },
     'database-url': { type: 'string' },
     redis: { type: 'string' },
+    writes: { type: 'string' },
     out: { type: 'string' },
   }, USAGE);
   const smoke = values.smoke!;
@@ -180,13 +215,15 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (!Number.isInteger(rounds) || rounds < 1) usageError('--rounds must be a positive integer', USAGE);
   if (!(slice > 0)) usageError('--slice must be a positive number of seconds', USAGE);
   if (!Number.isInteger(workers) || workers < 1) usageError('--workers must be a positive integer', USAGE);
+  const writeShare = Number(values.writes ?? 0.05);
+  if (!(writeShare >= 0 && writeShare <= 0.5)) usageError('--writes must be a share of operations in 0..0.5', USAGE);
   const result = await runInterleaved({
     databaseServerUrl: values['database-url'] ?? (smoke ? undefined : 'postgres://postgres@127.0.0.1:5432/postgres'),
     redisUrl: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     counts: smoke ? { authors: 50, books: 500, reviews: 2_000 } : { authors: 1_000, books: 20_000, reviews: 100_000 },
     targets: parseTargets(values.targets, USAGE) ?? ['ours', 'oursTier', 'apollo'],
-    rounds, sliceSeconds: slice, workers,
-    warm: smoke ? { sweepSeconds: 1, q1Seconds: 0.5, q2Seconds: 0.5 } : { sweepSeconds: 20, q1Seconds: 5, q2Seconds: 3 },
+    rounds, sliceSeconds: slice, workers, writeShare,
+    warm: smoke ? { sweepBooks: 200, q1Seconds: 0.5, q2Seconds: 0.5 } : { sweepBooks: 10_000, q1Seconds: 5, q2Seconds: 3 },
     isolate: true,
   });
   const report = formatInterleaved(result);

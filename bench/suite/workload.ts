@@ -244,11 +244,15 @@ export function runQ2(options: Q2Options): Promise<LoadResult> {
 /**
  * Asks Q1 once per book, hottest first (Zipf rank order), with `workers` concurrent loops, for at most
  * `seconds`: fills whatever cache the target has, so that "warm" covers the catalog (as much of it
- * as the time allows) and not only the Zipf head. Returns how many books it asked for, and failures.
+ * as the time allows) and not only the Zipf head. `ranks`: only the books of those Zipf ranks
+ * ([from, to)), so that several targets can be warmed in turns, chunk by chunk, and their caches
+ * age alike. Returns how many books it asked for, and failures.
  */
-export async function sweepQ1(url: string, catalog: Catalog, workers: number, seconds: number): Promise<{ books: number; failures: number }> {
+export async function sweepQ1(
+  url: string, catalog: Catalog, workers: number, seconds: number, ranks?: { readonly from: number; readonly to: number },
+): Promise<{ books: number; failures: number }> {
   const poster = createPoster(url, workers);
-  const order = zipfOrder(catalog.gids.length);
+  const order = zipfOrder(catalog.gids.length).slice(ranks?.from ?? 0, ranks?.to);
   const deadline = performance.now() + seconds * 1000;
   let next = 0;
   let failures = 0;

@@ -12,7 +12,7 @@ test('Q3 slices alternate between targets, each with its own database, its write
     databaseServerUrl: undefined, redisUrl: TEST_REDIS_URL,
     counts: { authors: 20, books: 200, reviews: 600 },
     targets: ['ours', 'apollo'], rounds: 3, sliceSeconds: 0.4, workers: 4,
-    warm: { sweepSeconds: 1, q1Seconds: 0.3, q2Seconds: 0.3 }, isolate: false,
+    warm: { sweepBooks: 100, q1Seconds: 0.3, q2Seconds: 0.3 }, isolate: false,
     log: () => {},
   });
   const [ours, apollo] = result.totals;
@@ -20,6 +20,8 @@ test('Q3 slices alternate between targets, each with its own database, its write
     expect([t.target, t.perRound.length, t.errors]).toEqual([t.target, 3, 0]);
     expect(t.requests).toBeGreaterThan(0);
     expect(t.writes).toBeGreaterThan(0);
+    expect(t.cachedReads).toBeGreaterThan(0);
+    expect(t.cachedReads).toBeLessThanOrEqual(t.reads);
   }
   expect(ours!.staleReads).toBe(0);
   expect(apollo!.staleReads).toBeGreaterThan(0); // it never invalidates: the check sees it
