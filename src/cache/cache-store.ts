@@ -28,6 +28,22 @@ export interface LeaseRequest {
   readonly valueKey: string;
 }
 
+/** One key of a lookup (CacheStore.lookup), and what to do in the same round trip if it holds no value. */
+export interface LookupRead {
+  readonly key: string;
+  /** Take this lease (SET NX PX), to be the one process that fills the key. */
+  readonly lease?: { readonly key: string; readonly token: string; readonly ttlMs: number };
+  /** Create the key with this value (a generation counter never seen), and answer it. */
+  readonly initial?: string;
+}
+
+/**
+ * What a lookup did with each key's lease: `acquired` it (the value was absent and the lease
+ * free), found it `held` by another filler (the value was absent), or did not try (`skipped`: no
+ * lease asked, a value was there, or a store that cannot take leases while it reads).
+ */
+export type LookupLeaseResult = 'acquired' | 'held' | 'skipped';
+
 export interface EntityEviction {
   readonly key: string;
   readonly tombstoneKey: string;
@@ -55,6 +71,16 @@ export interface InvalidationRequest {
 export interface CacheStore {
   /** One round trip. Missing keys, and every key when the store is unreachable, are null. */
   getMany(keys: readonly string[]): Promise<(string | null)[]>;
+  /**
+   * getMany that also does, in the same round trip, what `acquire` would do next for the keys
+   * found absent: take their leases (SET NX PX) and create the generation counters never seen
+   * (LookupRead) — atomically with reading each key, so a miss learns at once whether it is the
+   * one to fill it. A store that cannot (a cluster) reads only: leases `skipped`, absent counters
+   * null, and `acquire` does the rest. Never rejects: unreachable → every value null, every lease
+   * asked `acquired` (no filler can be waited for: each reads the database itself, as when the
+   * store is bypassed).
+   */
+  lookup(reads: readonly LookupRead[]): Promise<{ values: (string | null)[]; leases: LookupLeaseResult[] }>;
   /**
    * One round trip (a pipeline): writes the entries and releases `releases` — leases taken for
    * misses that turned out to have nothing to fill (each only while the token still holds it).
@@ -94,4 +120,9 @@ export function announcedKeys(request: Pick<InvalidationRequest, 'entities' | 'g
   return [
     ...request.entities.flatMap((e) => [e.key, e.tombstoneKey]), ...request.generationKeys, ...(request.rangeTombstoneKeys ?? []),
   ];
+}
+
+/** A lookup's answer from a store that is bypassed or unreachable: nothing found, every lease asked granted. */
+export function bypassedLookup(reads: readonly LookupRead[]): { values: null[]; leases: LookupLeaseResult[] } {
+  return { values: reads.map(() => null), leases: reads.map((read) => (read.lease ? 'acquired' : 'skipped')) };
 }

@@ -1,4 +1,4 @@
-import type { CacheStore } from './cache-store.ts';
+import { bypassedLookup, type CacheStore } from './cache-store.ts';
 
 /**
  * A store that is bypassed while `usable()` is false: reads miss and fills are skipped without a
@@ -11,6 +11,7 @@ import type { CacheStore } from './cache-store.ts';
 export function gateStore(store: CacheStore, usable: () => boolean): CacheStore {
   return {
     getMany: (keys) => (usable() ? store.getMany(keys) : Promise.resolve(keys.map(() => null))),
+    lookup: (reads) => (usable() ? store.lookup(reads) : Promise.resolve(bypassedLookup(reads))),
     setMany: (entries, releases) => (usable() ? store.setMany(entries, releases) : Promise.resolve()),
     acquire: (leases, generations) => usable()
       ? store.acquire(leases, generations)

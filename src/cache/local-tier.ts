@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { announcedKeys, type CacheStore } from './cache-store.ts';
+import { announcedKeys, type CacheStore, type LookupLeaseResult } from './cache-store.ts';
 
 export interface LocalTierOptions {
   /** The keyspace prefix: keys are classified by what follows `<prefix>:<epoch>:`. */
@@ -68,6 +68,8 @@ interface Held {
   readonly value: string | null;
   readonly clock: string;
 }
+
+type LookupAnswer = { values: (string | null)[]; leases: LookupLeaseResult[] };
 
 const clockNumber = (clock: string) => (clock === ABSENT_CLOCK ? 0 : Number(clock));
 
@@ -156,48 +158,8 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
     },
     nextTurn,
 
-    async getMany(keys) {
-      if (keys.length === 0) return [];
-      const current = options.epoch();
-      if (current !== epoch) {
-        if (epoch !== null) clear('epoch');
-        epoch = current;
-      }
-      if (active && keys.every((key) => lru.has(key))) {
-        // One event-loop turn first: a message this process has already received (it left Redis
-        // before the writer's reply, so before any request that follows that reply) may still wait
-        // in the poll queue behind the request's own I/O. Shared by every lookup of the turn.
-        await nextTurn();
-        const held = active ? keys.map((key) => lru.get(key)) : [];
-        if (held.length === keys.length && held.every((entry) => entry !== undefined)) {
-          stats.served++;
-          observer.served?.(keys.length);
-          const oldest = held.reduce((min, entry) => (clockNumber(entry!.clock) < clockNumber(min) ? entry!.clock : min), held[0]!.clock);
-          return keys.map((key, i) => {
-            if (kindOf(key, ns) !== 'clock') return held[i]!.value;
-            return oldest === ABSENT_CLOCK ? null : oldest;
-          });
-        }
-      }
-      stats.forwarded++;
-      observer.forwarded?.(keys.length);
-      const started = active ? sequence : -1;
-      const values = await inner.getMany(keys);
-      if (started !== sequence || !active || options.epoch() !== epoch) {
-        if (started >= 0) stats.discarded++;
-        return values;
-      }
-      const clockAt = keys.findIndex((key) => kindOf(key, ns) === 'clock');
-      if (clockAt < 0) return values; // no clock read with them: nothing to version them by
-      const clock = values[clockAt] ?? ABSENT_CLOCK;
-      keys.forEach((key, i) => {
-        const kind = kindOf(key, ns);
-        const value = values[i] ?? null;
-        if (kind === 'clock') lru.set(key, { value: clock, clock });
-        else if ((kind === 'value' && value !== null) || kind === 'tombstone') lru.set(key, { value, clock });
-      });
-      return values;
-    },
+    getMany: async (keys) => (await read(keys, async () => ({ values: await inner.getMany(keys), leases: [] }))).values,
+    lookup: (reads) => read(reads.map((r) => r.key), () => inner.lookup(reads)),
 
     setMany(entries, releases) {
       // A fill means its reader found the key missing or unservable (a page of an older generation
@@ -219,6 +181,55 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
     increment: (key) => inner.increment(key),
     raiseCounter: (key, floor) => inner.raiseCounter(key, floor),
   };
+
+  /**
+   * A read (getMany, or a lookup with leases: `forward` asks Redis), answered here when every key
+   * is held — then no lease is taken, as every value is there — else by Redis, whose answers are kept.
+   */
+  async function read(keys: readonly string[], forward: () => Promise<LookupAnswer>): Promise<LookupAnswer> {
+    if (keys.length === 0) return { values: [], leases: [] };
+    const current = options.epoch();
+    if (current !== epoch) {
+      if (epoch !== null) clear('epoch');
+      epoch = current;
+    }
+    if (active && keys.every((key) => lru.has(key))) {
+      // One event-loop turn first: a message this process has already received (it left Redis
+      // before the writer's reply, so before any request that follows that reply) may still wait
+      // in the poll queue behind the request's own I/O. Shared by every lookup of the turn.
+      await nextTurn();
+      const held = active ? keys.map((key) => lru.get(key)) : [];
+      if (held.length === keys.length && held.every((entry) => entry !== undefined)) {
+        stats.served++;
+        observer.served?.(keys.length);
+        const oldest = held.reduce((min, entry) => (clockNumber(entry!.clock) < clockNumber(min) ? entry!.clock : min), held[0]!.clock);
+        const values = keys.map((key, i) => {
+          if (kindOf(key, ns) !== 'clock') return held[i]!.value;
+          return oldest === ABSENT_CLOCK ? null : oldest;
+        });
+        return { values, leases: keys.map(() => 'skipped') };
+      }
+    }
+    stats.forwarded++;
+    observer.forwarded?.(keys.length);
+    const started = active ? sequence : -1;
+    const answer = await forward();
+    const { values } = answer;
+    if (started !== sequence || !active || options.epoch() !== epoch) {
+      if (started >= 0) stats.discarded++;
+      return answer;
+    }
+    const clockAt = keys.findIndex((key) => kindOf(key, ns) === 'clock');
+    if (clockAt < 0) return answer; // no clock read with them: nothing to version them by
+    const clock = values[clockAt] ?? ABSENT_CLOCK;
+    keys.forEach((key, i) => {
+      const kind = kindOf(key, ns);
+      const value = values[i] ?? null;
+      if (kind === 'clock') lru.set(key, { value: clock, clock });
+      else if ((kind === 'value' && value !== null) || kind === 'tombstone') lru.set(key, { value, clock });
+    });
+    return answer;
+  }
 }
 
 /** What a key may be held as: a value (entity, page, generation), a tombstone, the clock, or never. */

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import DataLoader from 'dataloader';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type { DependencyRecorder } from './dependencies.ts';
-import type { KeyReader } from './key-reader.ts';
+import type { FillSink } from './fill-queue.ts';
+import { nextLeaseToken, type KeyReader, type KeyReadResult } from './key-reader.ts';
 import { CHECKED_MAX_TTL_SECONDS, MAX_FILL_AGE_MS } from './lifetimes.ts';
 
 /** Where one loader key lives in the cache. */
@@ -90,11 +90,11 @@ export interface ReadThroughOptions<K, V> {
    */
   readonly rangesOf?: (key: K, value: V) => readonly string[] | null;
   /**
-   * Fills are not waited for when this is given: each write is handed here instead (the request
-   * waits for them all before it answers), so the batch resolves at once and its fill leaves in the
-   * same socket write as the next depth's lookup. A fill never rejects.
+   * Fills (and lease releases) are queued here when it is given, not sent: the request sends all of
+   * its loaders' writes in one round trip before it answers (fill-queue.ts), and the batch resolves
+   * without waiting for them. Without it, each batch sends its own and waits.
    */
-  readonly defer?: (write: Promise<void>) => void;
+  readonly fills?: FillSink;
 }
 
 /** A stored value: `g` the generation it was built under, `c` the clock read before it was built. */
@@ -116,8 +116,11 @@ interface Candidate<V> {
  *
  * Races (DESIGN.md): fills are versioned — the batch reads the invalidation clock with its lookup,
  * and a fill is refused when the entity was invalidated after that; pages carry their generation.
- * Misses take a lease first, so concurrent misses on one key in all processes fill it once: the
- * others poll briefly for the value and read the database themselves only if it does not come.
+ * Misses take a lease, so concurrent misses on one key in all processes fill it once: the others
+ * poll briefly for the value and read the database themselves only if it does not come. The lease
+ * is taken in the lookup's own round trip (CacheStore.lookup: atomically with reading the key), and
+ * in a second one only where the lookup could not (a value that was there but is not servable, a
+ * cluster).
  */
 export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>): DataLoader<K, V | null, string> {
   const { name, reader, store, locate, fetch, ttlSeconds, observer } = options;
@@ -129,11 +132,11 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     versionedFills: true, leases: true, leaseTtlMs: 2000, leaseWaitMs: 2000, pollMs: 10, ...options.protection,
   };
 
-  /** A fill or release: handed to `defer`, or waited for. */
-  const write = (done: Promise<void>): Promise<void> | undefined => {
-    if (!options.defer) return done;
-    options.defer(done);
-    return undefined;
+  /** Fills and releases: queued for the request (options.fills), or sent and waited for. */
+  const write = async (entries: readonly CacheEntry[], releases: readonly { key: string; token: string }[], written?: () => void): Promise<void> => {
+    if (options.fills) return options.fills.add(entries, releases, written);
+    await store.setMany(entries, releases);
+    written?.();
   };
 
   async function batch(keys: readonly K[]): Promise<(V | null)[]> {
@@ -143,18 +146,29 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     const { recorder } = options;
     // With a recorder, each entity's tombstone is read with its value (see Dependencies.observed).
     const observedKeys = recorder ? locations.flatMap((l) => (l.tombstoneKey ? [l.tombstoneKey] : [])) : [];
-    const lookups = await reader.loadMany([clockKey, ...generationKeys, ...locations.map((l) => l.cacheKey), ...observedKeys]);
+    // Each value is read with its lease: a miss takes it in the same round trip (CacheStore.lookup).
+    const leaseOf = (l: CacheLocation) => (protection.leases && l.leaseKey ? { key: l.leaseKey, ttlMs: protection.leaseTtlMs } : undefined);
+    // A generation never seen starts at a random point, so a lost counter cannot come back at a
+    // value an old page was stored under.
+    const lookups = await reader.loadMany([
+      { key: clockKey }, ...generationKeys.map((key) => ({ key, initial: String(randomStart()) })),
+      ...locations.map((l) => ({ key: l.cacheKey, lease: leaseOf(l) })), ...observedKeys.map((key) => ({ key })),
+    ]);
     const readAt = performance.now();
-    const readClock = Number(asString(lookups[0]) ?? 0);
-    const generations = new Map(generationKeys.map((key, i) => [key, asString(lookups[1 + i])]));
+    const read = (i: number): KeyReadResult => {
+      const found = lookups[i];
+      return found === undefined || found instanceof Error ? { value: null } : found;
+    };
+    const readClock = Number(read(0).value ?? 0);
+    const generations = new Map(generationKeys.map((key, i) => [key, read(1 + i).value]));
     const offset = 1 + generationKeys.length;
     recorder?.clock(readClock, readAt);
     const observedAt = offset + locations.length;
-    observedKeys.forEach((key, i) => recorder!.observed(key, asString(lookups[observedAt + i])));
+    observedKeys.forEach((key, i) => recorder!.observed(key, read(observedAt + i).value));
 
     const results: (V | null)[] = new Array(keys.length).fill(null);
     const misses: number[] = [];
-    const served = await settle(keys.map((_, i) => asString(lookups[offset + i])), keys.map((_, i) => i));
+    const served = await settle(keys.map((_, i) => read(offset + i).value), keys.map((_, i) => i));
     served.forEach((value, i) => {
       if (value !== undefined) results[i] = value;
       else misses.push(i);
@@ -171,17 +185,27 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       return results;
     }
 
-    // One round trip: leases for the misses, and a random start for generations never seen, so a
-    // lost counter cannot come back at a value an old page was stored under.
+    // Misses this batch loads itself: those without a lease to take, plus those whose lease it got
+    // (in the lookup, or below); `contended`: another filler holds the lease.
     const tokens = new Map<number, string>();
-    const leased = misses.filter((i) => protection.leases && locations[i]!.leaseKey);
-    const unborn = generationKeys.filter((key) => generations.get(key) === null);
+    const owned: number[] = [];
     const contended: number[] = [];
-    // Misses this batch loads itself: those without a lease to take, plus those whose lease it got.
-    const owned = misses.filter((i) => !(protection.leases && locations[i]!.leaseKey));
+    // Misses whose lease the lookup did not try (a value was there but not servable, a cluster),
+    // and generations it could not create (a cluster): one more round trip takes them.
+    const leased: number[] = [];
+    for (const i of misses) {
+      const { lease, token } = read(offset + i);
+      if (!leaseOf(locations[i]!)) owned.push(i);
+      else if (lease === 'acquired' && token) {
+        tokens.set(i, token);
+        owned.push(i);
+      } else if (lease === 'held') contended.push(i);
+      else leased.push(i);
+    }
+    const unborn = generationKeys.filter((key) => generations.get(key) === null);
     const lateReleases: { key: string; token: string }[] = [];
     if (leased.length > 0 || unborn.length > 0) {
-      const token = nextToken();
+      const token = nextLeaseToken();
       const granted = await store.acquire(
         leased.map((i) => ({ key: locations[i]!.leaseKey!, token: `${token}.${i}`, ttlMs: protection.leaseTtlMs, valueKey: locations[i]!.cacheKey })),
         unborn.map((key) => ({ key, initial: String(randomStart()) })),
@@ -201,7 +225,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
           contended.push(i);
         }
       });
-      if (lateReleases.length > 0) await write(store.setMany([], lateReleases));
+      if (lateReleases.length > 0) await write([], lateReleases);
     }
 
     const [, leftover] = await Promise.all([load(owned), waitForOthers(contended)]);
@@ -257,9 +281,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       // before an epoch bump was versioned by the old epoch's clock: neither may fill.
       const fresh = performance.now() - readAt < MAX_FILL_AGE_MS && options.clockKey() === clockKey;
       if ((fills.length > 0 && fresh) || releases.length > 0) {
-        await write(store.setMany(fresh ? fills : [], releases).then(() => {
-          if (fresh) observer?.fill?.(name, fills.length, fills.map((f) => f.key));
-        }));
+        await write(fresh ? fills : [], releases, fresh ? () => observer?.fill?.(name, fills.length, fills.map((f) => f.key)) : undefined);
       }
     }
 
@@ -345,23 +367,12 @@ function servable<V>(raw: string | null, location: CacheLocation, generations: M
 }
 
 /**
- * Lease tokens: unique across processes (a random prefix drawn once) and within one (a counter),
- * without asking the OS for randomness on every batch.
+ * Generations start at a random point in a 2^48 range, never at a value a lost counter had (a
+ * collision needs the same draw; nothing here needs secrecy, so no call into the OS's generator:
+ * every lookup of a page draws one).
  */
-const TOKEN_PREFIX = randomBytes(8).toString('hex');
-let tokenCounter = 0;
-function nextToken(): string {
-  tokenCounter = (tokenCounter + 1) % Number.MAX_SAFE_INTEGER;
-  return `${TOKEN_PREFIX}${tokenCounter.toString(36)}`;
-}
-
-/** Generations start at a random point in a 2^48 range, never at a value a lost counter had. */
 function randomStart(): number {
-  return Number.parseInt(randomBytes(6).toString('hex'), 16);
-}
-
-function asString(value: unknown): string | null {
-  return typeof value === 'string' ? value : null;
+  return Math.floor(Math.random() * 2 ** 48);
 }
 
 function decode<V>(raw: string | null): Envelope<V> | null {

@@ -1,4 +1,4 @@
-import { announcedKeys, type CacheEntry, type CacheStore } from './cache-store.ts';
+import { announcedKeys, bypassedLookup, type CacheEntry, type CacheStore } from './cache-store.ts';
 import type CircuitBreaker from 'opossum';
 import { createRedisBreaker } from './redis-breaker.ts';
 import { timedRoundTrip } from './round-trip.ts';
@@ -95,13 +95,49 @@ if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 if ARGV[7] == '1' then return redis.call('GET', KEYS[#KEYS]) end
 return false`;
 
+/**
+ * A loaders' lookup (CacheStore.lookup): MGET of the n keys, then, for each key found absent, what
+ * its read asks — take its lease (SET NX PX), or create it at an initial value (a generation
+ * counter) — in one atomic script, so "absent" and "lease free" are seen at the same instant.
+ * KEYS: the n keys, then the lease key of each read with a lease, in order. ARGV: n, lease ttl ms,
+ * then per key a mode ('l' lease, 'i' initial, '' none) and its argument (token, value, ''). Returns
+ * {values, leases}: per key 1 lease acquired, 0 held by another, 2 skipped (none asked, or a value
+ * is there).
+ */
+const LOOKUP_SCRIPT = `
+local n = tonumber(ARGV[1])
+local values = {}
+for i = 1, n, 500 do
+  local part = redis.call('MGET', unpack(KEYS, i, math.min(i + 499, n)))
+  for j = 1, #part do values[i + j - 1] = part[j] end
+end
+local leases = {}
+local nextLease = n
+for i = 1, n do
+  local mode, arg = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+  leases[i] = 2
+  if mode == 'l' then
+    nextLease = nextLease + 1
+    if not values[i] then
+      if redis.call('SET', KEYS[nextLease], arg, 'PX', ARGV[2], 'NX') then leases[i] = 1 else leases[i] = 0 end
+    end
+  elseif mode == 'i' and not values[i] then
+    redis.call('SET', KEYS[i], arg)
+    values[i] = arg
+  end
+end
+return {values, leases}`;
+
+const LEASE_RESULTS = ['held', 'acquired', 'skipped'] as const;
+
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /**
  * CacheStore on one ioredis connection. Each method is one round trip (a single command, a script
  * or one pipeline); on a cluster `invalidate` takes two, as it needs the clock's new value before it
- * can write tombstones in other slots.
+ * can write tombstones in other slots. A `lookup` is reported as a `getMany` round trip (it is the
+ * loaders' read, with or without leases).
  * On a Redis Cluster, "one round trip" is one per node, concurrently (see redis-commands.ts); the
  * observer still hears of one round trip per logical operation. Every script names keys of one
  * slot only (the keyspace's hash tags), so it runs unchanged on a cluster.
@@ -118,12 +154,13 @@ export function createRedisStore(
   redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
   redis.defineCommand('cacheClock', { numberOfKeys: 1, lua: CLOCK_SCRIPT });
   redis.defineCommand('cacheFillMany', { lua: FILL_SCRIPT });
+  redis.defineCommand('cacheLookup', { lua: LOOKUP_SCRIPT });
 
   /**
    * Reads and fills go through the circuit breaker; invalidations and counters do not: refusing
    * them while the circuit is open would turn a slow Redis into lost invalidations (and epoch bumps).
    */
-  const GUARDED: ReadonlySet<StoreOperation> = new Set(['getMany', 'setMany', 'acquire']);
+  const GUARDED: ReadonlySet<StoreOperation> = new Set(['getMany', 'setMany', 'acquire']); // getMany: lookups too
 
   const timed = <T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> =>
     timedRoundTrip(observer, operation, commands, run, GUARDED.has(operation) ? breaker : undefined);
@@ -138,13 +175,35 @@ export function createRedisStore(
     return timed(operation, batch.length, () => commands.batch(batch));
   }
 
+  async function getMany(keys: readonly string[]): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    try {
+      return await timed('getMany', 1, () => commands.mget(keys));
+    } catch {
+      return keys.map(() => null);
+    }
+  }
+
   return {
-    async getMany(keys) {
-      if (keys.length === 0) return [];
+    getMany,
+
+    async lookup(reads) {
+      const keys = reads.map((r) => r.key);
+      // A cluster cannot run one script over keys of many slots: it reads, and leaves the leases
+      // and counters to `acquire` (each lease shares its value's slot, so acquire pipelines them per node).
+      if (redis.isCluster || !reads.some((r) => r.lease || r.initial !== undefined)) {
+        return { values: await getMany(keys), leases: reads.map(() => 'skipped' as const) };
+      }
       try {
-        return await timed('getMany', 1, () => commands.mget(keys));
+        const run = (redis as unknown as { cacheLookup(n: number, ...args: (string | number)[]): Promise<[(string | null)[], number[]]> }).cacheLookup;
+        const leaseKeys = reads.flatMap((r) => (r.lease ? [r.lease.key] : []));
+        const ttlMs = Math.max(0, ...reads.map((r) => r.lease?.ttlMs ?? 0)); // one TTL for all: the longest asked
+        const modes = reads.flatMap((r) => (r.lease ? ['l', r.lease.token] : r.initial !== undefined ? ['i', r.initial] : ['', '']));
+        const [values, flags] = await timed('getMany', 1, () => run.call(redis, keys.length + leaseKeys.length, ...keys, ...leaseKeys,
+          keys.length, ttlMs, ...modes));
+        return { values: keys.map((_, i) => values[i] ?? null), leases: keys.map((_, i) => LEASE_RESULTS[flags[i] ?? 2] ?? 'skipped') };
       } catch {
-        return keys.map(() => null);
+        return bypassedLookup(reads);
       }
     },
 

@@ -7,6 +7,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { pino, type Logger } from 'pino';
 import { createTokens, randomSecret } from '../auth/tokens.ts';
 import { openCacheRuntime, type CacheRuntime } from '../cache/cache-runtime.ts';
+import { createFillQueue } from '../cache/fill-queue.ts';
 import type { InvalidatorObserver } from '../cache/invalidator.ts';
 import type { FillProtection, LoaderObserver } from '../cache/read-through-loader.ts';
 import type { StoreObserver } from '../cache/store-observer.ts';
@@ -169,17 +170,16 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       const loaders = createLoaders({
         em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: request?.responseCache?.recorder,
         protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
-        defer: request ? (write) => { request.fills.push(write); } : undefined,
+        fills: request?.fills,
       });
       return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
     },
     healthy: () => orm.isConnected(),
     metrics: () => metrics.expose(),
     async beforeAnswer() {
-      // Fills went out with the lookups that followed them; they are usually done by now. Waiting
-      // keeps "answered" meaning "cached" for the client's next request.
-      const fills = scope.getStore()?.fills;
-      if (fills && fills.length > 0) await Promise.all(fills);
+      // All of the request's fills in one round trip. Waiting keeps "answered" meaning "cached"
+      // for the client's next request.
+      await scope.getStore()?.fills?.flush();
     },
     maxBodyBytes: config.maxBodyBytes,
     responseCache: responseCache ? {
@@ -206,6 +206,10 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   });
   httpServer.on('request', (req, res) => {
     const request = beginRequest(req, res, { log, traceAll: config.cacheTrace ?? false });
+    const fills = (request.fills = createFillQueue(store));
+    // Whatever ended the request (an error, a client gone): what its loaders queued is sent, or
+    // their leases would stay taken until they expire.
+    res.once('close', () => void fills.flush());
     logWhenDone(req, res, request, log, metrics.httpRequest);
     res.once('handlerError', (error) => request.log.error({ err: error, url: req.url }, 'request failed'));
     // Everything the request causes — Apollo's execution, the loaders' round trips, MikroORM's

@@ -69,15 +69,17 @@ export function createHttpHandler<C extends BaseContext>(options: HttpHandlerOpt
         httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: new URL(req.url ?? '/', 'http://x').search, body },
         context: () => options.context({ req }),
       });
-      await options.beforeAnswer?.();
+      // The fills and the answer's save leave together (one socket write), before the answer.
+      const filled = options.beforeAnswer?.();
       for (const [key, value] of response.headers) res.setHeader(key, value);
       res.statusCode = response.status ?? 200;
       if (response.body.kind === 'complete') {
         // Stored before the answer leaves: the client's next request can already hit it.
-        await options.responseCache?.complete(response.body.string);
+        await Promise.all([filled, options.responseCache?.complete(response.body.string)]);
         res.end(response.body.string);
         return;
       }
+      await filled;
       for await (const chunk of response.body.asyncIterator) res.write(chunk);
       res.end();
     } catch (error) {

@@ -24,8 +24,8 @@ export function observabilityPlugin(scope: RequestScope, metrics: Metrics): Apol
           const result = response.body.singleResult;
           for (const error of result.errors ?? []) metrics.graphqlError(String(error.extensions?.code ?? 'UNKNOWN'));
           if (request?.trace) {
-            // The fills the loaders did not wait for are part of what the request cost.
-            if (request.fills.length > 0) await Promise.all(request.fills);
+            // The fills the loaders queued are part of what the request cost.
+            await request.fills?.flush();
             result.extensions = { ...result.extensions, cache: request.trace.toJSON() };
           }
         },

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { FillQueue } from '../cache/fill-queue.ts';
 import { RequestTrace } from './request-trace.ts';
 import type { ResponseCachePlan } from './response-cache.ts';
 
@@ -25,8 +26,8 @@ export interface RequestState {
   verifiedAccount?: number | null;
   /** The whole-response cache's plan, when the request may be answered from or saved to it. */
   responseCache?: ResponseCachePlan;
-  /** Cache fills the loaders did not wait for: the answer leaves once they are done. */
-  readonly fills: Promise<void>[];
+  /** The cache fills the request's loaders queued: sent at once before the answer leaves (fill-queue.ts). */
+  fills?: FillQueue;
 }
 
 /**
@@ -59,6 +60,5 @@ export function beginRequest(req: IncomingMessage, res: ServerResponse, options:
     get log() { return (log ??= options.log.child({ requestId: id })); },
     trace: traced ? new RequestTrace() : null,
     startedAt: performance.now(),
-    fills: [],
   };
 }

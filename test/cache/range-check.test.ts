@@ -9,12 +9,14 @@ import { createReadThroughLoader } from '../../src/cache/read-through-loader.ts'
  * which must not pass for "no tombstone").
  */
 function memoryStore(data: Map<string, string>, failReadsOf: Set<string>): CacheStore {
+  const getMany = async (keys: readonly string[]) => {
+    // As the Redis store does when Redis fails: every key null, no error.
+    if (keys.some((key) => failReadsOf.has(key))) return keys.map(() => null);
+    return keys.map((key) => data.get(key) ?? null);
+  };
   return {
-    async getMany(keys) {
-      // As the Redis store does when Redis fails: every key null, no error.
-      if (keys.some((key) => failReadsOf.has(key))) return keys.map(() => null);
-      return keys.map((key) => data.get(key) ?? null);
-    },
+    getMany,
+    lookup: async (reads) => ({ values: await getMany(reads.map((r) => r.key)), leases: reads.map(() => 'skipped' as const) }),
     async setMany(entries) {
       for (const { key, value } of entries) data.set(key, value);
     },

@@ -5,6 +5,7 @@ import type { CacheStore } from '../../cache/cache-store.ts';
 import { createKeyReader } from '../../cache/key-reader.ts';
 import type { Keyspace } from '../../cache/keyspace.ts';
 import type { DependencyRecorder } from '../../cache/dependencies.ts';
+import type { FillSink } from '../../cache/fill-queue.ts';
 import { createReadThroughLoader, type FillProtection, type LoaderObserver } from '../../cache/read-through-loader.ts';
 import { CachedType } from '../../catalog/families.ts';
 import type { Page, PageSpec } from '../../catalog/page.ts';
@@ -29,8 +30,8 @@ export interface LoaderDependencies {
   readonly recorder?: DependencyRecorder;
   /** Test seam, see ReadThroughOptions.beforeFill. */
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
-  /** See ReadThroughOptions.defer: where the request collects its fills to wait for before answering. */
-  readonly defer?: (write: Promise<void>) => void;
+  /** See ReadThroughOptions.fills: where the request queues its fills, to send them at once before answering. */
+  readonly fills?: FillSink;
 }
 
 type ById<T> = DataLoader<number, T | null, string>;
@@ -52,9 +53,9 @@ const knownTotals = new LRUCache<string, number>({ max: 1000 });
 const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection', favorite: 'BookConnection' } as const;
 
 /** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
-export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill, defer }: LoaderDependencies): Loaders {
+export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill, fills }: LoaderDependencies): Loaders {
   const reader = createKeyReader(store);
-  const common = { reader, store, observer, protection, recorder, beforeFill, defer, clockKey: keyspace.clock };
+  const common = { reader, store, observer, protection, recorder, beforeFill, fills, clockKey: keyspace.clock };
   const entityLocation = (type: string, id: number) => ({
     cacheKey: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
   });

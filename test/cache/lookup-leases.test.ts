@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createKeyReader } from '../../src/cache/key-reader.ts';
+import { createKeyspace } from '../../src/cache/keyspace.ts';
+import { createReadThroughLoader } from '../../src/cache/read-through-loader.ts';
+import { createRedisStore } from '../../src/cache/redis-store.ts';
+import type { StoreOperation } from '../../src/cache/store-observer.ts';
+import { TEST_REDIS_URL } from '../support/test-server.ts';
+
+/**
+ * The loaders' lookup takes the leases of its misses and creates the generations it has never
+ * seen in its own round trip (CacheStore.lookup), atomically with reading each key: a miss knows
+ * at once whether it fills, and a cold batch costs one lookup and one fill, no `acquire`.
+ */
+describe('a lookup that takes leases', () => {
+  const prefix = `t.lookup.${randomBytes(4).toString('hex')}`;
+  const keyspace = createKeyspace(prefix, () => 1);
+  const redis = new Redis(TEST_REDIS_URL);
+  const roundTrips: StoreOperation[] = [];
+  const store = createRedisStore(redis, { roundTrip: (operation) => roundTrips.push(operation) });
+  const key = (name: string) => `${prefix}:${name}`;
+
+  beforeEach(() => { roundTrips.length = 0; });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.unlink(...keys);
+    redis.disconnect();
+  });
+
+  it('takes the lease of an absent key only, tells a lease held by another, and creates absent counters', async () => {
+    await redis.set(key('present'), 'value');
+    await redis.set(key('gen.old'), '41');
+    const first = await store.lookup([
+      { key: key('absent'), lease: { key: key('absent.lease'), token: 'tok-1', ttlMs: 2000 } },
+      { key: key('present'), lease: { key: key('present.lease'), token: 'tok-1b', ttlMs: 2000 } },
+      { key: key('plain') },
+      { key: key('gen.new'), initial: '1000' },
+      { key: key('gen.old'), initial: '2000' },
+    ]);
+    expect(first).toEqual({ values: [null, 'value', null, '1000', '41'], leases: ['acquired', 'skipped', 'skipped', 'skipped', 'skipped'] });
+    expect(roundTrips).toEqual(['getMany']);
+    expect(await redis.get(key('absent.lease'))).toBe('tok-1');
+    const ttl = await redis.pttl(key('absent.lease'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(2000);
+    expect(await redis.exists(key('present.lease'))).toBe(0); // a value was there: no lease taken
+    expect(await redis.mget(key('gen.new'), key('gen.old'))).toEqual(['1000', '41']);
+
+    const second = await store.lookup([{ key: key('absent'), lease: { key: key('absent.lease'), token: 'tok-2', ttlMs: 2000 } }]);
+    expect(second).toEqual({ values: [null], leases: ['held'] });
+    expect(await redis.get(key('absent.lease'))).toBe('tok-1'); // the first filler keeps it
+  });
+
+  it('a cold batch costs one lookup and one fill, and a concurrent batch elsewhere waits for that fill', async () => {
+    let fetched = 0;
+    let releaseFetch!: () => void;
+    const fetchGate = new Promise<void>((resolve) => { releaseFetch = resolve; });
+    const loader = () => createReadThroughLoader<number, { id: number }>({
+      name: 'Thing', reader: createKeyReader(store), store, clockKey: keyspace.clock, ttlSeconds: 60,
+      locate: (id) => ({ cacheKey: keyspace.entity('Thing', id), tombstoneKey: keyspace.tombstone('Thing', id), leaseKey: keyspace.entityLease('Thing', id) }),
+      fetch: async (ids) => {
+        fetched += ids.length;
+        await fetchGate;
+        return ids.map((id) => ({ id }));
+      },
+      protection: { pollMs: 5 },
+    });
+    const filler = loader().loadMany([1, 2, 3]);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // its lookup has taken the three leases
+    const waiter = loader().loadMany([1, 2, 3]);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    releaseFetch();
+    expect(await filler).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(await waiter).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(fetched).toBe(3); // the waiter found the leases held and was served by the fill
+    // Filler: lookup, fill. Waiter: lookup (leases held), then its polls for the values.
+    expect(roundTrips.filter((op) => op === 'acquire')).toEqual([]);
+    expect(roundTrips.filter((op) => op === 'setMany')).toHaveLength(1);
+    expect(await redis.exists(...[1, 2, 3].map((id) => keyspace.entityLease('Thing', id)))).toBe(0); // released by the fill
+  });
+});
