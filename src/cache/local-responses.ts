@@ -67,7 +67,7 @@ const ADMISSION_WINDOW = 10;
  * already received is applied first (as the tier does). Copies are served only while the tier's
  * subscription is known to hold and the cache is usable; a suspension or an epoch change empties
  * them. Bound: as the tier's — until the message arrives, and never longer than `ttlMs` after the
- * copy was checked in Redis (nor past the answer's own maxAge).
+ * copy was checked in Redis (nor past the answer's life in Redis, StoredResponse.expiresAt).
  *
  * Only the first of a lookup's keys is answered locally (a signed-in viewer's own answer comes
  * before the public one, and a held public copy says nothing about a private one in Redis).
@@ -159,8 +159,9 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       count('discarded');
       return;
     }
-    // Never past the answer's own maxAge (Redis expires it then), nor past the tier's bound.
-    const ttl = Math.min(options.ttlMs, response.storedAt + response.maxAge * 1000 - Date.now());
+    // Never past the answer's life in Redis (its maxAge unless kept longer), nor past the tier's bound.
+    const expiresAt = response.expiresAt ?? response.storedAt + response.maxAge * 1000;
+    const ttl = Math.min(options.ttlMs, expiresAt - Date.now());
     if (ttl <= 0) return;
     lru.delete(key); // its old dependencies leave the index before the new ones enter
     lru.set(key, { response, dependencies }, { ttl });

@@ -13,8 +13,13 @@ export interface StoredResponse {
   readonly body: string;
   readonly maxAge: number;
   readonly scope: 'PUBLIC' | 'PRIVATE';
-  /** Epoch milliseconds when it was stored (for the HTTP `Age` header). */
+  /** Epoch milliseconds when it was stored. */
   readonly storedAt: number;
+  /**
+   * Epoch milliseconds when the store drops it; absent: `storedAt + maxAge` (an answer may be kept
+   * past its maxAge, see response-cache.ts's retentionSeconds). An in-process copy never outlives it.
+   */
+  readonly expiresAt?: number;
 }
 
 export type ResponseLookup =
@@ -195,7 +200,7 @@ export function createRedisResponseStore(
       const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
       if (ttl <= 0 || !usable()) return false;
       const deps = JSON.stringify({ c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations });
-      const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt });
+      const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt, x: response.expiresAt });
       try {
         await timed('responseSave', () => redis.set(key, `${deps}\n${meta}\n${response.body}`, 'EX', ttl));
         return true;
@@ -225,9 +230,10 @@ function decode(metaAndBody: string): StoredResponse | null {
   const nl = metaAndBody.indexOf('\n');
   if (nl < 0) return null;
   try {
-    const meta = JSON.parse(metaAndBody.slice(0, nl)) as { a?: unknown; s?: unknown; at?: unknown };
+    const meta = JSON.parse(metaAndBody.slice(0, nl)) as { a?: unknown; s?: unknown; at?: unknown; x?: unknown };
     if (typeof meta.a !== 'number' || (meta.s !== 'PUBLIC' && meta.s !== 'PRIVATE') || typeof meta.at !== 'number') return null;
-    return { body: metaAndBody.slice(nl + 1), maxAge: meta.a, scope: meta.s, storedAt: meta.at };
+    const response: StoredResponse = { body: metaAndBody.slice(nl + 1), maxAge: meta.a, scope: meta.s, storedAt: meta.at };
+    return typeof meta.x === 'number' ? { ...response, expiresAt: meta.x } : response;
   } catch {
     return null;
   }

@@ -34,7 +34,7 @@ import { cacheControlPlugin } from './cache-control-plugin.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { createPersistedQueryCache } from './persisted-query-cache.ts';
 import { createResponseCache, RESPONSE_CACHE_HEADER, type ResponseCacheObserver } from './response-cache.ts';
-import { createRedisResponseStore, type ResponseStore } from '../cache/response-store.ts';
+import { createRedisResponseStore, RESPONSE_MAX_TTL_SECONDS, type ResponseStore } from '../cache/response-store.ts';
 import { createLocalResponses, type LocalResponsesOptions } from '../cache/local-responses.ts';
 import { createMetrics } from './metrics.ts';
 import { observabilityPlugin } from './observability-plugin.ts';
@@ -118,7 +118,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   const responseCache = cache.redis && (config.responseCache ?? true)
     ? createResponseCache({
       store: responseStore(cache, observe.store, config, metrics.localResponses),
-      keyspace, epoch: cache.epoch.current, scope,
+      keyspace, epoch: cache.epoch.current, scope, retentionSeconds: config.responseCacheTtlSeconds ?? RESPONSE_MAX_TTL_SECONDS,
       observer: {
         lookup(result) {
           metrics.responseLookup(result);

@@ -1,3 +1,4 @@
+import { RESPONSE_MAX_TTL_SECONDS } from '../cache/response-store.ts';
 import { DEFAULT_LIMITS, type QueryLimits } from './query-limits.ts';
 
 /** Runtime configuration, read once from the environment and validated at the boundary. */
@@ -28,6 +29,13 @@ export interface ServerConfig {
    * queries are answered without running, while everything they were built from is current.
    */
   readonly responseCache?: boolean;
+  /**
+   * How long a stored answer is kept (RESPONSE_CACHE_TTL_SECONDS, default and at most
+   * RESPONSE_MAX_TTL_SECONDS): at least its maxAge, which still decides its Cache-Control header.
+   * Every hit is checked against everything the answer was built from, so keeping it past its
+   * maxAge never serves a stale one. 0: its maxAge (what a TTL-only response cache must do).
+   */
+  readonly responseCacheTtlSeconds?: number;
   /** How often the shared epoch is re-read in case a pub/sub announcement was missed (ms). */
   readonly epochRefreshMs?: number;
   /**
@@ -65,6 +73,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.LOG_LEVEL || 'info',
     cacheTrace: flag('CACHE_TRACE', env.CACHE_TRACE, false),
     responseCache: flag('RESPONSE_CACHE', env.RESPONSE_CACHE, true),
+    responseCacheTtlSeconds: atMost('RESPONSE_CACHE_TTL_SECONDS', nonNegative('RESPONSE_CACHE_TTL_SECONDS', env.RESPONSE_CACHE_TTL_SECONDS, RESPONSE_MAX_TTL_SECONDS), RESPONSE_MAX_TTL_SECONDS),
     epochRefreshMs: positive('EPOCH_REFRESH_MS', env.EPOCH_REFRESH_MS, 5000),
     localCacheMax: nonNegative('LOCAL_CACHE_MAX', env.LOCAL_CACHE_MAX, 0),
     localCacheTtlMs: positive('LOCAL_CACHE_TTL_MS', env.LOCAL_CACHE_TTL_MS, 1000),
@@ -111,6 +120,11 @@ function nonNegative(name: string, value: string | undefined, fallback: number):
   if (value === undefined || value === '') return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new TypeError(`${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function atMost(name: string, n: number, max: number): number {
+  if (n > max) throw new TypeError(`${name} must be at most ${max}, got ${n}`);
   return n;
 }
 

@@ -4,7 +4,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { createDependencyRecorder, type Dependencies, type DependencyRecorder } from '../cache/dependencies.ts';
 import type { Keyspace } from '../cache/keyspace.ts';
 import { MAX_FILL_AGE_MS } from '../cache/lifetimes.ts';
-import type { ResponseLookup, ResponseStore } from '../cache/response-store.ts';
+import { RESPONSE_MAX_TTL_SECONDS, type ResponseLookup, type ResponseStore } from '../cache/response-store.ts';
 import { readOperationRequest } from './operation-request.ts';
 import type { RequestScope } from './request-scope.ts';
 
@@ -69,8 +69,13 @@ export function createResponseCache(options: {
   readonly observer?: ResponseCacheObserver;
   /** How long a request that missed waits at most for an identical one already building its answer. */
   readonly followerWaitMs?: number;
+  /**
+   * How long an answer is kept at least, whatever its maxAge (the store caps it at
+   * RESPONSE_MAX_TTL_SECONDS); 0, the default: its maxAge. See ServerConfig.responseCacheTtlSeconds.
+   */
+  readonly retentionSeconds?: number;
 }): ResponseCache {
-  const { store, keyspace, epoch, scope, observer = {}, followerWaitMs = 500 } = options;
+  const { store, keyspace, epoch, scope, observer = {}, followerWaitMs = 500, retentionSeconds = 0 } = options;
   // Answers being built in this process, by lookup key: requests for the same answer that miss
   // meanwhile wait for it instead of building it too (a written hot answer is asked for by many
   // requests at once). A follower then looks the answer up again, and the lookup checks it against
@@ -136,11 +141,14 @@ export function createResponseCache(options: {
         plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
         return false;
       }
-      const { body, maxAge, scope: policyScope, storedAt } = found.response;
+      // No `Age`: the answer was just checked against everything it was built from, so it is as
+      // current as one built now (RFC 9111: an Age means the origin did not validate it for this
+      // request), and a downstream cache may keep it for its whole max-age — also when it has been
+      // stored for longer than that (retentionSeconds).
+      const { body, maxAge, scope: policyScope } = found.response;
       res.statusCode = 200;
       res.setHeader('content-type', contentType);
       res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
-      res.setHeader('age', String(Math.max(0, Math.floor((Date.now() - storedAt) / 1000))));
       res.setHeader(RESPONSE_CACHE_HEADER, 'HIT');
       res.end(body);
       return true;
@@ -152,7 +160,10 @@ export function createResponseCache(options: {
         if (!save) return;
         // Built across an epoch bump, or from reads so old their tombstones may be gone: drop it.
         if (epoch() !== plan.epoch || performance.now() - save.firstReadAt > MAX_FILL_AGE_MS) return;
-        const stored = await store.save(save.key, { body, maxAge: save.maxAge, scope: save.scope, storedAt: Date.now() }, save.dependencies, save.maxAge, { mark: plan.mark });
+        const ttl = Math.min(Math.max(save.maxAge, retentionSeconds), RESPONSE_MAX_TTL_SECONDS);
+        const storedAt = Date.now();
+        const response = { body, maxAge: save.maxAge, scope: save.scope, storedAt, expiresAt: storedAt + ttl * 1000 };
+        const stored = await store.save(save.key, response, save.dependencies, ttl, { mark: plan.mark });
         if (stored) observer.saved?.();
       } finally {
         plan.release?.();

@@ -236,6 +236,16 @@ describe('whole answers held in process', () => {
     await sleep(150);
     await local.lookup([old]);
     expect(roundTrips).toHaveLength(3);
+
+    // The same answer kept in Redis past its maxAge (expiresAt later): held for the tier's bound.
+    const kept = reader.keyspace.response('kept');
+    await shared.save(kept, { ...response, storedAt: Date.now() - 70_000, expiresAt: Date.now() + 60_000 }, deps, 60);
+    roundTrips.length = 0;
+    await warm(kept);
+    await local.lookup([kept]);
+    await sleep(100);
+    await local.lookup([kept]);
+    expect(roundTrips).toHaveLength(2); // the second lookup still served from memory
   });
 
   it('answers only the first key from memory, and a save drops the copy it replaces', async () => {

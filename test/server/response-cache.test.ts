@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Evictions } from '../../src/cache/evictions.ts';
+import { RESPONSE_MAX_TTL_SECONDS } from '../../src/cache/response-store.ts';
+import { readConfig } from '../../src/server/config.ts';
 import { testDrivers } from '../support/database.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { gid } from '../support/ids.ts';
@@ -75,10 +77,31 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     expect(second.headers.get('content-type')).toBe(first.headers.get('content-type'));
     expect(second.headers.get('cache-control')).toBe(first.headers.get('cache-control'));
     expect(second.headers.get('cache-control')).toBe('max-age=60, public');
-    expect(Number(second.headers.get('age'))).toBeGreaterThanOrEqual(0);
+    expect(second.headers.get('age')).toBeNull(); // checked current just now: as fresh as a new answer
     expect(server.counters.statements()).toEqual([]);
     expect(loaderLookups).toBe(0);
     expect(server.counters.roundTrips).toEqual([{ operation: 'responseLookup', commands: 1 }]);
+  });
+
+  it('keeps an answer past its maxAge (checked on every hit), still telling clients its maxAge; RESPONSE_CACHE_TTL_SECONDS=0 keeps maxAge', async () => {
+    await send(server, BOOK, { variables: { id: gid('Book', 1) } });
+    const [key] = await responseKeys();
+    const ttl = await server.redis.pttl(key!);
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(RESPONSE_MAX_TTL_SECONDS * 1000);
+    expect((await send(server, BOOK, { variables: { id: gid('Book', 1) } })).headers.get('cache-control')).toBe('max-age=60, public');
+
+    const policyOnly = await startTestServer('sqlite', 'resp-policy-ttl', { responseCache: true, responseCacheTtlSeconds: 0 });
+    try {
+      await insertFixture(policyOnly.app.orm, { authors: 1, booksPerAuthor: 1, reviewsPerBook: 0 });
+      await send(policyOnly, BOOK, { variables: { id: gid('Book', 1) } });
+      const [policyKey] = await policyOnly.keys('*:r:*');
+      const policyTtl = await policyOnly.redis.pttl(policyKey!);
+      expect(policyTtl).toBeGreaterThan(0);
+      expect(policyTtl).toBeLessThanOrEqual(60_000);
+    } finally {
+      await policyOnly.close();
+    }
   });
 
   it('keys answers by variables and operation: another id is another entry', async () => {
@@ -464,3 +487,13 @@ describe.each(testDrivers())('whole-response cache with the in-process tier on %
 function lookupMetrics(text: string): Map<string, number> {
   return new Map([...text.matchAll(/^catalog_response_cache_lookups_total\{result="(\w+)"\} (\d+)$/gm)].map((m) => [m[1]!, Number(m[2])]));
 }
+
+describe('RESPONSE_CACHE_TTL_SECONDS', () => {
+  it('defaults to the longest an answer may live, takes 0 (its maxAge), refuses more or negative', () => {
+    expect(readConfig({}).responseCacheTtlSeconds).toBe(RESPONSE_MAX_TTL_SECONDS);
+    expect(readConfig({ RESPONSE_CACHE_TTL_SECONDS: '0' }).responseCacheTtlSeconds).toBe(0);
+    expect(readConfig({ RESPONSE_CACHE_TTL_SECONDS: '120' }).responseCacheTtlSeconds).toBe(120);
+    expect(() => readConfig({ RESPONSE_CACHE_TTL_SECONDS: String(RESPONSE_MAX_TTL_SECONDS + 1) })).toThrow(/at most/);
+    expect(() => readConfig({ RESPONSE_CACHE_TTL_SECONDS: '-1' })).toThrow(/non-negative/);
+  });
+});
