@@ -147,12 +147,12 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     // With a recorder, each entity's tombstone is read with its value (see Dependencies.observed).
     const observedKeys = recorder ? locations.flatMap((l) => (l.tombstoneKey ? [l.tombstoneKey] : [])) : [];
     // Each value is read with its lease: a miss takes it in the same round trip (CacheStore.lookup).
-    const leaseOf = (l: CacheLocation) => (protection.leases && l.leaseKey ? { key: l.leaseKey, ttlMs: protection.leaseTtlMs } : undefined);
+    const leases = locations.map((l) => (protection.leases && l.leaseKey ? { key: l.leaseKey, ttlMs: protection.leaseTtlMs } : undefined));
     // A generation never seen starts at a random point, so a lost counter cannot come back at a
     // value an old page was stored under.
     const lookups = await reader.loadMany([
       { key: clockKey }, ...generationKeys.map((key) => ({ key, initial: String(randomStart()) })),
-      ...locations.map((l) => ({ key: l.cacheKey, lease: leaseOf(l) })), ...observedKeys.map((key) => ({ key })),
+      ...locations.map((l, i) => ({ key: l.cacheKey, lease: leases[i] })), ...observedKeys.map((key) => ({ key })),
     ]);
     const readAt = performance.now();
     const read = (i: number): KeyReadResult => {
@@ -195,7 +195,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     const leased: number[] = [];
     for (const i of misses) {
       const { lease, token } = read(offset + i);
-      if (!leaseOf(locations[i]!)) owned.push(i);
+      if (!leases[i]) owned.push(i);
       else if (lease === 'acquired' && token) {
         tokens.set(i, token);
         owned.push(i);
