@@ -6,12 +6,11 @@ type Release = { readonly key: string; readonly token: string };
 export interface FillSink {
   /** Queues entries and releases; `written` runs once they were sent (stored, refused or dropped). */
   add(entries: readonly CacheEntry[], releases: readonly Release[], written?: () => void): void;
-}
-
-export interface FillQueue extends FillSink {
   /** Sends everything queued so far in one `setMany` (one round trip) and waits for it. Never rejects. */
   flush(): Promise<void>;
 }
+
+export type FillQueue = FillSink;
 
 /**
  * One request's cache writes, sent together: every loader of the request queues its fills here, and
@@ -23,7 +22,10 @@ export interface FillQueue extends FillSink {
  * these keys polls until the request flushes (milliseconds later than a fill sent at once); a fill
  * is still versioned by the clock its batch read, so its delay cannot let stale data in. The
  * request must flush on every path, errors included (the server does it when the response closes):
- * a queue never flushed would hold its leases until they expire.
+ * a queue never flushed would hold its leases until they expire. And a request never waits for
+ * another's lease while it holds leases of its own in the queue: a loader about to wait flushes
+ * first (read-through-loader.ts), or two requests could each wait for the other's fill until their
+ * waits time out (hold and wait: measured, 1–2 s stalls of the whole Q3 mix).
  */
 export function createFillQueue(store: CacheStore): FillQueue {
   let entries: CacheEntry[] = [];

@@ -291,7 +291,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const gaveUp: number[] = [];
       const deadline = performance.now() + protection.leaseWaitMs;
       while (pending.length > 0 && performance.now() < deadline) {
-        await sleep(protection.pollMs);
+        // Never wait holding leases whose fills are still queued (this batch's own load, running
+        // alongside, or the request's earlier batches): another request may be waiting for them.
+        await Promise.all([sleep(protection.pollMs), options.fills?.flush()]);
         const pendingGenerations = [...new Set(pending.flatMap((i) => locations[i]!.generationKey ?? []))];
         const values = await store.getMany([
           ...pendingGenerations, ...pending.map((i) => locations[i]!.cacheKey), ...pending.map((i) => locations[i]!.leaseKey!),
