@@ -21,6 +21,12 @@ export interface Dependencies {
   readonly observed: readonly string[];
   /** Generation keys and the values the answer was built under, in pairs: [key, value, key, value…]. */
   readonly generations: readonly string[];
+  /**
+   * The value and page keys its loaders looked up (hits and misses). Not a dependency: when a
+   * lookup finds the answer stale, it answers them as they are then, with the clock, tombstones and
+   * generations (a snapshot, response-store.ts), so the rebuild's loaders need no lookups of their own.
+   */
+  readonly reads?: readonly string[];
 }
 
 /** Every key whose change makes an answer stale: its tombstones, observed tombstones and generations. */
@@ -40,6 +46,8 @@ export interface DependencyRecorder {
   /** An entity looked up in the cache, with its tombstone as read in the same MGET (null: none). */
   observed(tombstoneKey: string, value: string | null): void;
   generation(key: string, value: string | null): void;
+  /** A value or page key a loader looked up (see Dependencies.reads). */
+  read(key: string): void;
   /**
    * Something was read that no cache key versions (e.g. a row read straight from the database):
    * the answer cannot be checked later, so it must not be stored.
@@ -55,6 +63,7 @@ export function createDependencyRecorder(): DependencyRecorder {
   const tombstones = new Set<string>();
   const observed = new Map<string, string>();
   const generations = new Map<string, string>();
+  const reads = new Set<string>();
   let refused: string | null = null;
 
   return {
@@ -75,6 +84,9 @@ export function createDependencyRecorder(): DependencyRecorder {
       else if ((generations.get(key) ?? value) !== value) refused ??= `generation ${key} moved while the request read it`;
       else generations.set(key, value);
     },
+    read(key) {
+      reads.add(key);
+    },
     untracked(reason) {
       refused ??= reason;
     },
@@ -82,7 +94,7 @@ export function createDependencyRecorder(): DependencyRecorder {
       if (refused !== null) return { refused };
       if (clock === null) return { refused: 'nothing was read through the cache' };
       return {
-        dependencies: { clock, tombstones: [...tombstones], observed: [...observed].flat(), generations: [...generations].flat() },
+        dependencies: { clock, tombstones: [...tombstones], observed: [...observed].flat(), generations: [...generations].flat(), reads: [...reads] },
         firstReadAt,
       };
     },

@@ -24,32 +24,50 @@ export type KeyReader = DataLoader<KeyRead, KeyReadResult>;
  * every type at one depth of the query — leave as one round trip (each distinct key once), which
  * also takes the leases of the misses. It does not memoise: loaders above it do, and a memo here
  * would hide this request's own invalidations.
+ *
+ * `snapshot` (a rebuild's: ResponseLookup.snapshot) answers the keys it holds without a round trip,
+ * as they were when the lookup read them all in one atomic script, before this request read
+ * anything else — the clock with them, so a batch answered from it is versioned as of that read
+ * (fills and the answer's dependencies alike). Only keys it does not hold go to the store (and a
+ * key it holds as absent takes its lease by `acquire`, in the loader). A query does not invalidate
+ * anything, so no own invalidation can be hidden by it.
  */
-export function createKeyReader(store: CacheStore): KeyReader {
+export function createKeyReader(store: CacheStore, snapshot?: ReadonlyMap<string, string | null>): KeyReader {
   return new DataLoader<KeyRead, KeyReadResult>(async (reads) => {
-    const index = new Map<string, number>();
-    const unique: LookupRead[] = [];
-    const batch = nextLeaseToken();
-    for (const { key, lease, initial } of reads) {
-      let i = index.get(key);
-      if (i === undefined) {
-        index.set(key, (i = unique.length));
-        unique.push({ key });
-      }
-      // Two reads of one key with a lease (rare: two loaders of one entity) share it, and both fill.
-      const read = unique[i]!;
-      if (lease && !read.lease) unique[i] = { ...read, lease: { key: lease.key, token: `${batch}.${i}`, ttlMs: lease.ttlMs } };
-      else if (initial !== undefined && read.initial === undefined && !read.lease) unique[i] = { ...read, initial };
+    if (snapshot && reads.some((read) => snapshot.has(read.key))) {
+      const rest = reads.filter((read) => !snapshot.has(read.key));
+      const fetched = rest.length > 0 ? await readFromStore(store, rest) : [];
+      let next = 0;
+      return reads.map((read) => (snapshot.has(read.key) ? { value: snapshot.get(read.key) ?? null } : fetched[next++]!));
     }
-    const found = await store.lookup(unique);
-    return reads.map(({ key, lease }) => {
-      const i = index.get(key)!;
-      const value = found.values[i] ?? null;
-      if (!lease) return { value };
-      const result = found.leases[i] ?? 'skipped';
-      return result === 'acquired' ? { value, lease: result, token: unique[i]!.lease!.token } : { value, lease: result };
-    });
+    return readFromStore(store, reads);
   }, { cache: false });
+}
+
+/** One lookup round trip for `reads` (each distinct key once). */
+async function readFromStore(store: CacheStore, reads: readonly KeyRead[]): Promise<KeyReadResult[]> {
+  const index = new Map<string, number>();
+  const unique: LookupRead[] = [];
+  const batch = nextLeaseToken();
+  for (const { key, lease, initial } of reads) {
+    let i = index.get(key);
+    if (i === undefined) {
+      index.set(key, (i = unique.length));
+      unique.push({ key });
+    }
+    // Two reads of one key with a lease (rare: two loaders of one entity) share it, and both fill.
+    const read = unique[i]!;
+    if (lease && !read.lease) unique[i] = { ...read, lease: { key: lease.key, token: `${batch}.${i}`, ttlMs: lease.ttlMs } };
+    else if (initial !== undefined && read.initial === undefined && !read.lease) unique[i] = { ...read, initial };
+  }
+  const found = await store.lookup(unique);
+  return reads.map(({ key, lease }) => {
+    const i = index.get(key)!;
+    const value = found.values[i] ?? null;
+    if (!lease) return { value };
+    const result = found.leases[i] ?? 'skipped';
+    return result === 'acquired' ? { value, lease: result, token: unique[i]!.lease!.token } : { value, lease: result };
+  });
 }
 
 /**

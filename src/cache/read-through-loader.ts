@@ -165,6 +165,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     recorder?.clock(readClock, readAt);
     const observedAt = offset + locations.length;
     observedKeys.forEach((key, i) => recorder!.observed(key, read(observedAt + i).value));
+    for (const l of locations) recorder?.read(l.cacheKey);
 
     const results: (V | null)[] = new Array(keys.length).fill(null);
     const misses: number[] = [];

@@ -35,6 +35,13 @@ export type ResponseLookup =
   | {
     readonly kind: 'absent' | 'invalidated' | 'unavailable';
     /**
+     * invalidated: what the stale answer was built from, as it is now (read in the lookup's own
+     * atomic script): the clock, and the keys its loaders read, their tombstones and generations —
+     * key → value (null: absent). A rebuild's loaders may take these as their own lookups' answers
+     * (key-reader.ts): as if they had all read them at that instant, before anything else.
+     */
+    readonly snapshot?: ReadonlyMap<string, string | null>;
+    /**
      * Set by a store that can keep what the request builds now (local-responses.ts): pass it back
      * to `save` — the builder's reads all come after this lookup.
      */
@@ -70,10 +77,12 @@ export interface ResponseStore {
  * The dependency keys are not declared in KEYS: fine on a single Redis (Redis 7 allows it without
  * script flags); on a cluster they live in other slots, so there the check is done by the client
  * instead (see lookupOnCluster). Returns {1, meta and body, index of the key} for a hit, {2} when
- * stale entries were found, {0}.
+ * stale entries were found — {2, keys, values} with the snapshot of the first one (ResponseLookup's
+ * `snapshot`: the clock ARGV[1], the keys its loaders read `r`, and every dependency key) —, {0}.
  */
 const LOOKUP_SCRIPT = `
 local stale = false
+local snapshot = false
 local clockNow = false
 -- ARGV[2] '1': the dependencies line travels back too (an in-process copy follows them).
 local function answer(raw, nl)
@@ -116,13 +125,29 @@ for index, key in ipairs(KEYS) do
       return {1, answer(raw, nl), index}
     end
     redis.call('DEL', key)
+    if not stale and ok and type(h) == 'table' and type(h.r) == 'table' and ARGV[1] ~= '' then
+      snapshot = {ARGV[1]}
+      for _, k in ipairs(h.r) do snapshot[#snapshot + 1] = k end
+      for _, k in ipairs(h.t) do snapshot[#snapshot + 1] = k end
+      for i = 1, #h.o, 2 do snapshot[#snapshot + 1] = h.o[i] end
+      for i = 1, #h.g, 2 do snapshot[#snapshot + 1] = h.g[i] end
+    end
     stale = true
   end
+end
+if snapshot then
+  local values = {}
+  for i = 1, #snapshot, 256 do
+    local part = redis.call('MGET', unpack(snapshot, i, math.min(i + 255, #snapshot)))
+    for j = 1, #part do values[i + j - 1] = part[j] end
+  end
+  return {2, snapshot, values}
 end
 if stale then return {2} end
 return {0}`;
 
-type ScriptRedis = RedisClient & { responseLookup(...keysAndCount: (string | number)[]): Promise<[number, string?, number?]> };
+type LookupReply = [number, (string | number | (string | null)[])?, (number | (string | null)[])?];
+type ScriptRedis = RedisClient & { responseLookup(...keysAndCount: (string | number)[]): Promise<LookupReply> };
 
 export function createRedisResponseStore(
   redis: RedisClient,
@@ -147,7 +172,7 @@ export function createRedisResponseStore(
    * answer's keys first (one slot: `{hash}` tags them alike), then its dependencies grouped per
    * slot — two round trips instead of one, the same rule.
    */
-  async function lookupOnCluster(keys: readonly string[], withDependencies: boolean): Promise<[number, string?, number?]> {
+  async function lookupOnCluster(keys: readonly string[], withDependencies: boolean): Promise<LookupReply> {
     const raws = await commands.mget(keys);
     let stale = false;
     for (const [i, raw] of raws.entries()) {
@@ -177,10 +202,10 @@ export function createRedisResponseStore(
     async lookup(keys, { withDependencies = false } = {}) {
       if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
       try {
-        const [status, raw, index] = await timed('responseLookup', () =>
+        const [status, raw, index] = await timed('responseLookup', (): Promise<LookupReply> =>
           redis.isCluster ? lookupOnCluster(keys, withDependencies) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withDependencies ? '1' : ''));
         if (status === 1 && typeof raw === 'string') {
-          const key = keys[(index ?? 1) - 1]!;
+          const key = keys[(typeof index === 'number' ? index : 1) - 1]!;
           if (!withDependencies) {
             const response = decode(raw);
             if (response) return { kind: 'hit', key, response };
@@ -189,6 +214,10 @@ export function createRedisResponseStore(
             const response = header && decode(raw.slice(raw.indexOf('\n') + 1));
             if (header && response) return { kind: 'hit', key, response, dependencies: dependencyKeys({ clock: header.c, tombstones: header.t, observed: header.o, generations: header.g }) };
           }
+        }
+        if (status === 2 && Array.isArray(raw) && Array.isArray(index)) {
+          const values = index;
+          return { kind: 'invalidated', snapshot: new Map(raw.map((key, i) => [String(key), values[i] ?? null])) };
         }
         return { kind: status === 2 ? 'invalidated' : 'absent' };
       } catch {
@@ -199,7 +228,7 @@ export function createRedisResponseStore(
     async save(key, response, dependencies, ttlSeconds) {
       const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
       if (ttl <= 0 || !usable()) return false;
-      const deps = JSON.stringify({ c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations });
+      const deps = JSON.stringify({ c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] });
       const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt, x: response.expiresAt });
       try {
         await timed('responseSave', () => redis.set(key, `${deps}\n${meta}\n${response.body}`, 'EX', ttl));

@@ -170,7 +170,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       const loaders = createLoaders({
         em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: request?.responseCache?.recorder,
         protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
-        fills: request?.fills,
+        fills: request?.fills, snapshot: request?.responseCache?.snapshot,
       });
       return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
     },

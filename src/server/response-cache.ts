@@ -25,6 +25,8 @@ export interface ResponseCachePlan {
   release?: () => void;
   /** The store's mark on this request's missed lookup, given back with the save (ResponseLookup.mark). */
   mark?: number;
+  /** What the stale answer this request rebuilds was built from, as the lookup found it (ResponseLookup.snapshot). */
+  snapshot?: ReadonlyMap<string, string | null>;
 }
 
 export interface ResponseCacheObserver {
@@ -126,6 +128,7 @@ export function createResponseCache(options: {
           observer.lookup?.(found.kind);
           lead(plan, res, flight);
           plan.mark = found.mark;
+          plan.snapshot = found.snapshot;
           return false;
         }
         let timer: NodeJS.Timeout | undefined;
@@ -139,6 +142,7 @@ export function createResponseCache(options: {
       observer.lookup?.(found.kind);
       if (found.kind !== 'hit') {
         plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
+        if (found.kind !== 'unavailable') plan.snapshot = found.snapshot;
         return false;
       }
       // No `Age`: the answer was just checked against everything it was built from, so it is as

@@ -3,6 +3,7 @@ import { Evictions } from '../../src/cache/evictions.ts';
 import { RESPONSE_MAX_TTL_SECONDS } from '../../src/cache/response-store.ts';
 import { readConfig } from '../../src/server/config.ts';
 import { testDrivers } from '../support/database.ts';
+import { FillBarrier } from '../support/fill-barrier.ts';
 import { insertFixture } from '../support/fixtures.ts';
 import { gid } from '../support/ids.ts';
 import { startTestServer, type TestServer } from '../support/test-server.ts';
@@ -474,9 +475,10 @@ describe.each(testDrivers())('whole-response cache with the in-process tier on %
       // (sent together, in either order) remain.
       const lastTwo = (ops: string[]) => [...ops.slice(0, -2), ...ops.slice(-2).sort()];
       expect(lastTwo(rebuild.tier!)).toEqual(['getMany', 'responseSave', 'setMany']);
-      // Without it: the answer's lookup, then one lookup per depth (book; author, reviews page; the
-      // reviews), then the request's fills and the save — no `acquire`: the book's lookup took its lease.
-      expect(lastTwo(rebuild['no tier']!)).toEqual(['responseLookup', 'getMany', 'getMany', 'getMany', 'responseSave', 'setMany']);
+      // Without it: the answer's lookup, which found it stale and answered what it was built from as
+      // it is now (a snapshot: the book absent, author, reviews page and reviews present), so no
+      // loader looks anything up; the book's lease (`acquire`); then its fill and the save.
+      expect(lastTwo(rebuild['no tier']!)).toEqual(['responseLookup', 'acquire', 'responseSave', 'setMany']);
     } finally {
       await Promise.all(servers.map((s) => s.close()));
     }
@@ -495,5 +497,42 @@ describe('RESPONSE_CACHE_TTL_SECONDS', () => {
     expect(readConfig({ RESPONSE_CACHE_TTL_SECONDS: '120' }).responseCacheTtlSeconds).toBe(120);
     expect(() => readConfig({ RESPONSE_CACHE_TTL_SECONDS: String(RESPONSE_MAX_TTL_SECONDS + 1) })).toThrow(/at most/);
     expect(() => readConfig({ RESPONSE_CACHE_TTL_SECONDS: '-1' })).toThrow(/non-negative/);
+  });
+});
+
+// A rebuild takes what the stale answer was built from as its lookup found it (a snapshot), not as
+// it is when its loaders run. A write that lands in between must not survive in the stored answer:
+// the answer records the snapshot's tombstones, so the next lookup finds it stale again.
+describe('a rebuild from the lookup\'s snapshot', () => {
+  const barrier = new FillBarrier();
+  let server: TestServer;
+  beforeEach(async () => {
+    server = await startTestServer('sqlite', 'resp-snapshot', { responseCache: true }, { beforeFill: barrier.hook });
+    await insertFixture(server.app.orm, { authors: 1, booksPerAuthor: 2, reviewsPerBook: 1 });
+  });
+  afterEach(() => server.close());
+
+  it('reads nothing but the changed book, and a write racing it is seen by the next request', async () => {
+    const id = gid('Book', 1);
+    expect((await send(server, BOOK, { variables: { id } })).cache).toBe('MISS');
+    await send(server, RENAME, { variables: { id, title: 'Renamed' } });
+    await server.keys(); // the change feed's repeat has settled
+
+    // The rebuild looks the answer up (stale: a snapshot comes back), reads the book, and waits.
+    barrier.arm('Book');
+    server.counters.reset();
+    const rebuild = send(server, BOOK, { variables: { id } });
+    await barrier.reached;
+    // Meanwhile the author is renamed: the snapshot the rebuild holds has the old name.
+    const renamed = await send(server, 'mutation($id: ID!) { updateAuthor(id: $id, input: { name: "Renamed author" }) { name } }', { variables: { id: gid('Author', 1) } });
+    expect(renamed.body.errors).toBeUndefined();
+    barrier.release();
+    const built = await rebuild;
+    expect(built.body.data.book).toMatchObject({ title: 'Renamed', author: { name: 'Author 1' } }); // it began before the author's rename
+    expect(server.counters.statementsOn('book')).toHaveLength(1); // the book only: the rest from the snapshot
+
+    const next = await send(server, BOOK, { variables: { id } });
+    expect(next.cache).toBe('MISS'); // the stored rebuild recorded the author's old tombstone: stale
+    expect(next.body.data.book.author.name).toBe('Renamed author');
   });
 });

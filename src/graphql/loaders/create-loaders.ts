@@ -32,6 +32,8 @@ export interface LoaderDependencies {
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
   /** See ReadThroughOptions.fills: where the request queues its fills, to send them at once before answering. */
   readonly fills?: FillSink;
+  /** A rebuild's snapshot of what the stale answer was built from (ResponseLookup.snapshot, key-reader.ts). */
+  readonly snapshot?: ReadonlyMap<string, string | null>;
 }
 
 type ById<T> = DataLoader<number, T | null, string>;
@@ -53,8 +55,8 @@ const knownTotals = new LRUCache<string, number>({ max: 1000 });
 const CONNECTION_TYPE = { author: 'AuthorConnection', book: 'BookConnection', review: 'ReviewConnection', favorite: 'BookConnection' } as const;
 
 /** The request's loaders: all read through one KeyReader, so one depth of a query is one MGET. */
-export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill, fills }: LoaderDependencies): Loaders {
-  const reader = createKeyReader(store);
+export function createLoaders({ em, store, keyspace, ttlOf, observer, protection, recorder, beforeFill, fills, snapshot }: LoaderDependencies): Loaders {
+  const reader = createKeyReader(store, snapshot);
   const common = { reader, store, observer, protection, recorder, beforeFill, fills, clockKey: keyspace.clock };
   const entityLocation = (type: string, id: number) => ({
     cacheKey: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
