@@ -281,6 +281,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       // A read this old may predate an invalidation whose tombstone has expired; a read from
       // before an epoch bump was versioned by the old epoch's clock: neither may fill.
       const fresh = performance.now() - readAt < MAX_FILL_AGE_MS && options.clockKey() === clockKey;
+      // Not fresh: nothing is written, but the leases the fills were made under are still given back
+      // (else every waiter on those keys would poll until they expire).
+      if (!fresh) for (const fill of fills) if (fill.lease) releases.push(fill.lease);
       if ((fills.length > 0 && fresh) || releases.length > 0) {
         await write(fresh ? fills : [], releases, fresh ? () => observer?.fill?.(name, fills.length, fills.map((f) => f.key)) : undefined);
       }

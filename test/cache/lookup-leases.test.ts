@@ -104,4 +104,17 @@ describe('a lookup that takes leases', () => {
     expect(fetched).toBe(2);
     await Promise.all([a.flush(), b.flush()]);
   });
+
+  it('a fill dropped because the epoch moved during its read still gives its lease back', async () => {
+    let clockKey = keyspace.clock();
+    const loader = createReadThroughLoader<number, { id: number }>({
+      name: 'Moved', reader: createKeyReader(store), store, clockKey: () => clockKey, ttlSeconds: 60,
+      locate: (id) => ({ cacheKey: keyspace.entity('Moved', id), tombstoneKey: keyspace.tombstone('Moved', id), leaseKey: keyspace.entityLease('Moved', id) }),
+      fetch: async (ids) => ids.map((id) => ({ id })),
+      beforeFill: async () => { clockKey = `${prefix}:2:clock`; }, // an epoch bump between the read and the fill
+    });
+    expect(await loader.load(7)).toEqual({ id: 7 });
+    expect(await redis.exists(keyspace.entity('Moved', 7))).toBe(0); // not written: read in a retired epoch
+    expect(await redis.exists(keyspace.entityLease('Moved', 7))).toBe(0); // but its lease is given back
+  });
 });
