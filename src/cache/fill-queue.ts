@@ -2,15 +2,13 @@ import type { CacheEntry, CacheStore } from './cache-store.ts';
 
 type Release = { readonly key: string; readonly token: string };
 
-/** Where a loader's fills and lease releases go (see ReadThroughOptions.fills). */
-export interface FillSink {
+/** One request's queued cache writes (see ReadThroughOptions.fills). */
+export interface FillQueue {
   /** Queues entries and releases; `written` runs once they were sent (stored, refused or dropped). */
   add(entries: readonly CacheEntry[], releases: readonly Release[], written?: () => void): void;
   /** Sends everything queued so far in one `setMany` (one round trip) and waits for it. Never rejects. */
   flush(): Promise<void>;
 }
-
-export type FillQueue = FillSink;
 
 /**
  * One request's cache writes, sent together: every loader of the request queues its fills here, and

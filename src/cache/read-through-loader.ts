@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import DataLoader from 'dataloader';
 import type { CacheEntry, CacheStore } from './cache-store.ts';
 import type { DependencyRecorder } from './dependencies.ts';
-import type { FillSink } from './fill-queue.ts';
+import type { FillQueue } from './fill-queue.ts';
 import { nextLeaseToken, type KeyReader, type KeyReadResult } from './key-reader.ts';
 import { CHECKED_MAX_TTL_SECONDS, MAX_FILL_AGE_MS } from './lifetimes.ts';
 
@@ -94,7 +94,7 @@ export interface ReadThroughOptions<K, V> {
    * its loaders' writes in one round trip before it answers (fill-queue.ts), and the batch resolves
    * without waiting for them. Without it, each batch sends its own and waits.
    */
-  readonly fills?: FillSink;
+  readonly fills?: FillQueue;
 }
 
 /** A stored value: `g` the generation it was built under, `c` the clock read before it was built. */

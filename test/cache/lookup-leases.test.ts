@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { createFillQueue } from '../../src/cache/fill-queue.ts';
+import { createFillQueue, type FillQueue } from '../../src/cache/fill-queue.ts';
 import { createKeyReader } from '../../src/cache/key-reader.ts';
 import { createKeyspace } from '../../src/cache/keyspace.ts';
 import { createReadThroughLoader } from '../../src/cache/read-through-loader.ts';
@@ -82,7 +82,7 @@ describe('a lookup that takes leases', () => {
 
   it('two requests that each hold a lease (fill queued) and wait for the other\'s do not wait out the lease', async () => {
     let fetched = 0;
-    const loader = (queue: ReturnType<typeof createFillQueue>) => createReadThroughLoader<number, { id: number }>({
+    const loader = (queue: FillQueue) => createReadThroughLoader<number, { id: number }>({
       name: 'Cycle', reader: createKeyReader(store), store, clockKey: keyspace.clock, ttlSeconds: 60, fills: queue,
       locate: (id) => ({ cacheKey: keyspace.entity('Cycle', id), tombstoneKey: keyspace.tombstone('Cycle', id), leaseKey: keyspace.entityLease('Cycle', id) }),
       fetch: async (ids) => {

@@ -5,7 +5,7 @@ import type { CacheStore } from '../../cache/cache-store.ts';
 import { createKeyReader } from '../../cache/key-reader.ts';
 import type { Keyspace } from '../../cache/keyspace.ts';
 import type { DependencyRecorder } from '../../cache/dependencies.ts';
-import type { FillSink } from '../../cache/fill-queue.ts';
+import type { FillQueue } from '../../cache/fill-queue.ts';
 import { createReadThroughLoader, type FillProtection, type LoaderObserver } from '../../cache/read-through-loader.ts';
 import { CachedType } from '../../catalog/families.ts';
 import type { Page, PageSpec } from '../../catalog/page.ts';
@@ -31,7 +31,7 @@ export interface LoaderDependencies {
   /** Test seam, see ReadThroughOptions.beforeFill. */
   readonly beforeFill?: (name: string, keys: readonly unknown[]) => Promise<void>;
   /** See ReadThroughOptions.fills: where the request queues its fills, to send them at once before answering. */
-  readonly fills?: FillSink;
+  readonly fills?: FillQueue;
   /** A rebuild's snapshot of what the stale answer was built from (ResponseLookup.snapshot, key-reader.ts). */
   readonly snapshot?: ReadonlyMap<string, string | null>;
 }
