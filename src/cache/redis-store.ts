@@ -1,5 +1,6 @@
 import { announcedKeys, bypassedLookup, type CacheEntry, type CacheStore } from './cache-store.ts';
 import type CircuitBreaker from 'opossum';
+import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisBreaker } from './redis-breaker.ts';
 import { timedRoundTrip } from './round-trip.ts';
 import type { RedisClient } from './redis-client.ts';
@@ -104,13 +105,9 @@ return false`;
  * {values, leases}: per key 1 lease acquired, 0 held by another, 2 skipped (none asked, or a value
  * is there).
  */
-const LOOKUP_SCRIPT = `
+const LOOKUP_SCRIPT = `${MGET_ALL_LUA}
 local n = tonumber(ARGV[1])
-local values = {}
-for i = 1, n, 500 do
-  local part = redis.call('MGET', unpack(KEYS, i, math.min(i + 499, n)))
-  for j = 1, #part do values[i + j - 1] = part[j] end
-end
+local values = mgetAll(KEYS, n)
 local leases = {}
 local nextLease = n
 for i = 1, n do

@@ -1,4 +1,5 @@
 import { dependencyKeys, type Dependencies } from './dependencies.ts';
+import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
 import { CHECKED_MAX_TTL_SECONDS } from './lifetimes.ts';
@@ -80,7 +81,7 @@ export interface ResponseStore {
  * stale entries were found — {2, keys, values} with the snapshot of the first one (ResponseLookup's
  * `snapshot`: the clock ARGV[1], the keys its loaders read `r`, and every dependency key) —, {0}.
  */
-const LOOKUP_SCRIPT = `
+const LOOKUP_SCRIPT = `${MGET_ALL_LUA}
 local stale = false
 local snapshot = false
 local clockNow = false
@@ -104,12 +105,8 @@ local function unchanged(pairs_)
   return true
 end
 local function current(h)
-  local t = h.t
-  for i = 1, #t, 256 do
-    local values = redis.call('MGET', unpack(t, i, math.min(i + 255, #t)))
-    for _, v in ipairs(values) do
-      if v and tonumber(v) > h.c then return false end
-    end
+  for _, v in ipairs(mgetAll(h.t, #h.t)) do
+    if v and tonumber(v) > h.c then return false end
   end
   return unchanged(h.o) and unchanged(h.g)
 end
@@ -135,14 +132,7 @@ for index, key in ipairs(KEYS) do
     stale = true
   end
 end
-if snapshot then
-  local values = {}
-  for i = 1, #snapshot, 256 do
-    local part = redis.call('MGET', unpack(snapshot, i, math.min(i + 255, #snapshot)))
-    for j = 1, #part do values[i + j - 1] = part[j] end
-  end
-  return {2, snapshot, values}
-end
+if snapshot then return {2, snapshot, mgetAll(snapshot, #snapshot)} end
 if stale then return {2} end
 return {0}`;
 
