@@ -1,4 +1,5 @@
 import { dependencyKeys, type Dependencies } from './dependencies.ts';
+import { createKnownAnswers, knownFromHeader, knownIsCurrent, newBuildId, type AnswerHeader } from './known-answers.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
@@ -63,7 +64,8 @@ export interface ResponseStore {
 /**
  * Checks stored responses in order and answers the first still current, with its dependency
  * check done inside Redis, so a hit costs one round trip whatever the response was built from.
- * The value is `<dependencies JSON>\n<meta JSON>\n<body>`: the dependencies hold the clock `c`,
+ * (An answer the process remembers is checked with a plain MGET instead: see validatedLookup.)
+ * The value is `<dependencies JSON>\n<meta JSON>\n<body>`: the dependencies hold the clock `c`, the build id `i`,
  * tombstone keys `t`, observed tombstone pairs `o` and generation pairs `g`. Current means: no
  * tombstone of `t` newer than `c`, every tombstone of `o` and every generation unchanged. Only
  * meta and body travel back (the dependencies, often larger than the body, stay in Redis), unless
@@ -150,12 +152,56 @@ export function createRedisResponseStore(
      * use without the clock vouching for them).
      */
     clockKey?: () => string;
+    /**
+     * Bound on what the process remembers of the answers it has seen, in dependency keys (≈ 80
+     * bytes each): a remembered answer's hit is one plain MGET (see validatedLookup). 0: none.
+     */
+    knownMaxKeys?: number;
   } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
-  const { observer = {}, usable = () => true, clockKey } = options;
+  const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS } = options;
   const commands = createRedisCommands(redis);
+  const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;
+
+  /** Remembers the build a scripted hit answered (its raw value starts with the dependencies line). */
+  function learn(key: string, header: AnswerHeader | null): void {
+    const answer = header && knownFromHeader(header);
+    if (known && answer) known.set(key, answer);
+  }
+
+  /**
+   * A lookup of answers this process has seen, without the script: one MGET of the keys, each
+   * known one followed by its dependencies — atomic, so the answer and what it depends on are
+   * read at one instant, and the check (isCurrent) is the script's full check, done here. Redis
+   * then only reads keys: the script's cost (its Lua, and the answer passing through it) is what a
+   * hit cost most inside Redis. Null when the script must decide: a key holds an answer not known
+   * here (another build, or never seen), or the first answer found is stale (the script deletes it
+   * and answers its snapshot for the rebuild).
+   */
+  async function validatedLookup(keys: readonly string[], withDependencies: boolean): Promise<ResponseLookup | null> {
+    if (!known) return null;
+    const entries = keys.map((key) => known.get(key));
+    if (entries.every((entry) => entry === undefined)) return null;
+    // Each key, followed by what its known answer depends on; `at`: where each key's value lands.
+    const reads: string[] = [];
+    const at = entries.map((entry, i) => {
+      reads.push(keys[i]!, ...(entry?.reads ?? []));
+      return reads.length - 1 - (entry?.reads.length ?? 0);
+    });
+    const values = await timed('responseLookup', () => commands.mget(reads));
+    for (const [i, entry] of entries.entries()) {
+      const raw = values[at[i]!];
+      if (raw == null) continue;
+      if (!entry || !raw.startsWith(entry.head) || !knownIsCurrent(entry, values, at[i]! + 1)) return null;
+      const response = decode(raw.slice(raw.indexOf('\n') + 1));
+      if (!response) return null;
+      const key = keys[i]!;
+      return withDependencies ? { kind: 'hit', key, response, dependencies: [...entry.reads] } : { kind: 'hit', key, response };
+    }
+    return { kind: 'absent' };
+  }
 
   /**
    * The lookup of a Redis Cluster, where the dependencies live in other slots than the answer: the
@@ -192,17 +238,25 @@ export function createRedisResponseStore(
     async lookup(keys, { withDependencies = false } = {}) {
       if (keys.length === 0 || !usable()) return { kind: 'unavailable' };
       try {
+        const validated = await validatedLookup(keys, withDependencies);
+        if (validated) return validated;
+        // The dependencies line comes back too when this process remembers answers: it learns them.
+        const withHeader = withDependencies || known !== null;
         const [status, raw, index] = await timed('responseLookup', (): Promise<LookupReply> =>
-          redis.isCluster ? lookupOnCluster(keys, withDependencies) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withDependencies ? '1' : ''));
+          redis.isCluster ? lookupOnCluster(keys, withHeader) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withHeader ? '1' : ''));
         if (status === 1 && typeof raw === 'string') {
           const key = keys[(typeof index === 'number' ? index : 1) - 1]!;
-          if (!withDependencies) {
+          if (!withHeader) {
             const response = decode(raw);
             if (response) return { kind: 'hit', key, response };
           } else {
             const header = parseHeader(raw);
             const response = header && decode(raw.slice(raw.indexOf('\n') + 1));
-            if (header && response) return { kind: 'hit', key, response, dependencies: dependencyKeys({ clock: header.c, tombstones: header.t, observed: header.o, generations: header.g }) };
+            if (header && response) {
+              learn(key, header);
+              if (!withDependencies) return { kind: 'hit', key, response };
+              return { kind: 'hit', key, response, dependencies: dependencyKeys({ clock: header.c, tombstones: header.t, observed: header.o, generations: header.g }) };
+            }
           }
         }
         if (status === 2 && Array.isArray(raw) && Array.isArray(index)) {
@@ -218,10 +272,11 @@ export function createRedisResponseStore(
     async save(key, response, dependencies, ttlSeconds) {
       const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
       if (ttl <= 0 || !usable()) return false;
-      const deps = JSON.stringify({ c: dependencies.clock, t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] });
+      const header: AnswerHeader = { c: dependencies.clock, i: newBuildId(), t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] };
       const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt, x: response.expiresAt });
       try {
-        await timed('responseSave', () => redis.set(key, `${deps}\n${meta}\n${response.body}`, 'EX', ttl));
+        await timed('responseSave', () => redis.set(key, `${JSON.stringify(header)}\n${meta}\n${response.body}`, 'EX', ttl));
+        learn(key, header);
         return true;
       } catch {
         return false;
@@ -230,14 +285,15 @@ export function createRedisResponseStore(
   };
 }
 
-interface Header { c: number; t: string[]; o: string[]; g: string[] }
+/** Remembered answers' bound by default, in dependency keys: ≈ 16 MB. */
+const DEFAULT_KNOWN_MAX_KEYS = 200_000;
 
 /** The dependencies line of a stored value (the cluster's client-side check reads it). */
-function parseHeader(raw: string): Header | null {
+function parseHeader(raw: string): AnswerHeader | null {
   const nl = raw.indexOf('\n');
   if (nl < 0) return null;
   try {
-    const header = JSON.parse(raw.slice(0, nl)) as Header;
+    const header = JSON.parse(raw.slice(0, nl)) as AnswerHeader;
     return Array.isArray(header.t) && Array.isArray(header.o) && Array.isArray(header.g) ? header : null;
   } catch {
     return null;
