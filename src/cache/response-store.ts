@@ -165,7 +165,7 @@ export function createRedisResponseStore(
   const commands = createRedisCommands(redis);
   const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;
 
-  /** Remembers the build a scripted hit answered (its raw value starts with the dependencies line). */
+  /** Remembers the build of an answer saved here or found by the script (with its dependencies line). */
   function learn(key: string, header: AnswerHeader | null): void {
     const answer = header && knownFromHeader(header);
     if (known && answer) known.set(key, answer);
@@ -174,7 +174,7 @@ export function createRedisResponseStore(
   /**
    * A lookup of answers this process has seen, without the script: one MGET of the keys, each
    * known one followed by its dependencies — atomic, so the answer and what it depends on are
-   * read at one instant, and the check (isCurrent) is the script's full check, done here. Redis
+   * read at one instant, and the check (knownIsCurrent) is the script's full check, done here. Redis
    * then only reads keys: the script's cost (its Lua, and the answer passing through it) is what a
    * hit cost most inside Redis. Null when the script must decide: a key holds an answer not known
    * here (another build, or never seen), or the first answer found is stale (the script deletes it
