@@ -61,6 +61,11 @@ export interface TargetTotals {
   readonly cpuMsPerRequest: number | null;
   readonly sqlPerRequest: number;
   readonly redisRoundTripsPerRequest: number;
+  /**
+   * The Redis server's CPU (INFO cpu, user + sys) during the target's slices, per request: the
+   * whole server's, so it holds only while nothing else uses that Redis (null: not reported).
+   */
+  readonly redisCpuMsPerRequest: number | null;
   /** req/s of each round's slice. */
   readonly perRound: readonly number[];
 }
@@ -74,6 +79,13 @@ export interface InterleavedResult {
 const ZIPF = 1.1;
 /** The warm-up sweep's turns (see InterleavedOptions.warm). */
 const WARM_CHUNKS = 10;
+
+/** The Redis server's CPU seconds so far (user + sys); NaN when INFO does not say. */
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (field: string) => Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+  return seconds('used_cpu_user') + seconds('used_cpu_sys');
+}
 
 const percent = (part: number, whole: number) => `${(100 * part / Math.max(1, whole)).toFixed(1)}%`;
 
@@ -121,18 +133,20 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       log(`${TARGET_LABELS[run.kind]}: warm (${sweepBooks} books swept)`);
     }
 
-    const sums = runs.map(() => ({ requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, perRound: [] as number[] }));
+    const sums = runs.map(() => ({ requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, perRound: [] as number[] }));
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < runs.length; i++) {
         const at = (round + i) % runs.length; // the order rotates: no target always follows the same one
         const run = runs[at]!;
         const target = run.target!;
         const before = await target.counters();
+        const redisBefore = await redisCpuSeconds(redis);
         const mix = await runMixed({
           url: target.url, workers: options.workers, seconds: options.sliceSeconds, catalog: run.catalog, zipf: ZIPF,
           seed: 1_000 * round + at, history: run.history, mix: mixWithWrites(options.writeShare ?? 0.05),
         });
         const after = await target.counters();
+        const redisAfter = await redisCpuSeconds(redis);
         const sum = sums[at]!;
         sum.requests += mix.requests;
         sum.seconds += mix.seconds;
@@ -144,6 +158,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         sum.cpu += after.cpuMicros - before.cpuMicros;
         sum.sql += after.statements - before.statements;
         sum.rt += after.redisRoundTrips - before.redisRoundTrips;
+        sum.redisCpu += redisAfter - redisBefore;
         sum.perRound.push(mix.reqPerSec);
         log(`round ${round + 1}/${options.rounds}, ${TARGET_LABELS[run.kind]}: ${mix.reqPerSec.toFixed(0)} req/s, stale ${mix.staleReads}, errors ${mix.errors}, ` +
           `from cache: Q1 ${percent(mix.cachedByKind.Q1, mix.latencyByKind.Q1.count)}, Q2 ${percent(mix.cachedByKind.Q2, mix.latencyByKind.Q2.count)}`);
@@ -157,7 +172,8 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         return {
           target: run.kind, requests: s.requests, seconds: s.seconds, reads: s.reads, cachedReads: s.cached, writes: s.writes, staleReads: s.stale, errors: s.errors,
           cpuMsPerRequest: options.isolate ? s.cpu / 1000 / s.requests : null,
-          sqlPerRequest: s.sql / s.requests, redisRoundTripsPerRequest: s.rt / s.requests, perRound: s.perRound,
+          sqlPerRequest: s.sql / s.requests, redisRoundTripsPerRequest: s.rt / s.requests,
+          redisCpuMsPerRequest: Number.isFinite(s.redisCpu) ? s.redisCpu * 1000 / s.requests : null, perRound: s.perRound,
         };
       }),
     };
@@ -181,14 +197,14 @@ export function formatInterleaved(result: InterleavedResult): string {
       `${o.workers} workers, ${o.counts.books} books per target's own database, ${fixed(100 * (o.writeShare ?? 0.05), 1)}% writes; ` +
       `ratios are to ${TARGET_LABELS[reference.target]}.`,
     '',
-    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | server CPU ms/req | SQL/req | Redis RT/req | reads | reads from cache | writes | stale reads | errors |`,
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | server CPU ms/req | SQL/req | Redis RT/req | Redis CPU ms/req | reads | reads from cache | writes | stale reads | errors |`,
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const t of totals) {
     const ratios = t.perRound.map((r, i) => r / reference.perRound[i]!).sort((a, b) => a - b);
     const spread = `${fixed(ratios[0]!)} – ${fixed(ratios[Math.floor(ratios.length / 2)]!)} – ${fixed(ratios.at(-1)!)}`;
     lines.push(`| ${TARGET_LABELS[t.target]} | ${rate(t).toFixed(0)} | ${fixed(rate(t) / rate(reference))}× | ${spread} | ${fixed(t.cpuMsPerRequest, 3)} | ` +
-      `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
+      `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${fixed(t.redisCpuMsPerRequest, 3)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
   }
   lines.push('', `Run: ${result.date}.`, '');
   return lines.join('\n');

@@ -22,6 +22,7 @@ test('Q3 slices alternate between targets, each with its own database, its write
     expect(t.writes).toBeGreaterThan(0);
     expect(t.cachedReads).toBeGreaterThan(0);
     expect(t.cachedReads).toBeLessThanOrEqual(t.reads);
+    expect(t.redisCpuMsPerRequest).toBeGreaterThan(0); // Redis's own CPU, read with INFO around each slice
   }
   expect(ours!.staleReads).toBe(0);
   expect(apollo!.staleReads).toBeGreaterThan(0); // it never invalidates: the check sees it
