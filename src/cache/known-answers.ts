@@ -1,21 +1,26 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { dependencyKeys } from './dependencies.ts';
+
+/** A stored answer's dependency check, done by the client: what to read, and what to compare. */
+export interface AnswerCheck {
+  readonly clock: number;
+  /** Tombstone keys: current while absent or not newer than `clock`. */
+  readonly tombstones: readonly string[];
+  /** Observed tombstones, then generations: [key, value, key, value…], current while unchanged ('' = absent). */
+  readonly pairs: readonly string[];
+  /** What to read: the tombstones, then the keys of `pairs` (dependencyKeys' order). */
+  readonly reads: readonly string[];
+}
 
 /**
  * What a process remembers of a stored answer it has seen (saved, or found by a scripted lookup):
  * which build it is and what that build depends on — enough to check it with one plain MGET of
  * the answer and its dependencies, instead of the lookup script (response-store.ts).
  */
-export interface KnownAnswer {
+export interface KnownAnswer extends AnswerCheck {
   /** How the stored value of exactly this build begins: `{"c":<clock>,"i":"<build id>"`. */
   readonly head: string;
-  readonly clock: number;
-  /** Tombstone keys: current while absent or not newer than `clock`. */
-  readonly tombstones: readonly string[];
-  /** Observed tombstones, then generations: [key, value, key, value…], current while unchanged ('' = absent). */
-  readonly pairs: readonly string[];
-  /** What to read with the answer: the tombstones, then the keys of `pairs`. */
-  readonly reads: readonly string[];
 }
 
 /** The dependencies line of a stored answer, as saved (response-store.ts). */
@@ -35,21 +40,24 @@ export const newBuildId = (): string => randomBytes(8).toString('base64url');
 /** How a stored value of that build begins (the header's first two fields, as JSON.stringify writes them). */
 export const headOf = (clock: number, id: string): string => `{"c":${clock},"i":${JSON.stringify(id)}`;
 
+/** The check of a stored answer, from its dependencies line. */
+export function checkOf(header: AnswerHeader): AnswerCheck {
+  const { c: clock, t: tombstones, o: observed, g: generations } = header;
+  return { clock, tombstones, pairs: [...observed, ...generations], reads: dependencyKeys({ clock, tombstones, observed, generations }) };
+}
+
 /** The known answer of a header, or null for one without a build id (stored by an older version). */
 export function knownFromHeader(header: AnswerHeader): KnownAnswer | null {
-  if (typeof header.i !== 'string') return null;
-  const pairs = [...header.o, ...header.g];
-  const reads = [...header.t];
-  for (let i = 0; i < pairs.length; i += 2) reads.push(pairs[i]!);
-  return { head: headOf(header.c, header.i), clock: header.c, tombstones: header.t, pairs, reads };
+  return typeof header.i === 'string' ? { ...checkOf(header), head: headOf(header.c, header.i) } : null;
 }
 
 /**
- * Whether the answer is current, given the values of its `reads`, from `offset` in `values`, read
- * in the same atomic MGET as the answer itself: the lookup script's full check (response-store.ts).
+ * Whether the answer is current, given the values of its `reads`, from `offset` in `values`: the
+ * lookup script's full check (response-store.ts), done by the client. Read in the same atomic MGET
+ * as the answer, it is the script's; read after it (a cluster), it is as of that later read.
  */
-export function knownIsCurrent(known: KnownAnswer, values: readonly (string | null)[], offset: number): boolean {
-  const { tombstones, pairs, clock } = known;
+export function checkPasses(check: AnswerCheck, values: readonly (string | null)[], offset: number): boolean {
+  const { tombstones, pairs, clock } = check;
   for (let i = 0; i < tombstones.length; i++) {
     const value = values[offset + i];
     if (value != null && Number(value) > clock) return false;

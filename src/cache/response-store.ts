@@ -1,5 +1,5 @@
-import { dependencyKeys, type Dependencies } from './dependencies.ts';
-import { createKnownAnswers, knownFromHeader, knownIsCurrent, newBuildId, type AnswerHeader } from './known-answers.ts';
+import type { Dependencies } from './dependencies.ts';
+import { checkOf, checkPasses, createKnownAnswers, knownFromHeader, newBuildId, type AnswerHeader } from './known-answers.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
@@ -174,7 +174,7 @@ export function createRedisResponseStore(
   /**
    * A lookup of answers this process has seen, without the script: one MGET of the keys, each
    * known one followed by its dependencies — atomic, so the answer and what it depends on are
-   * read at one instant, and the check (knownIsCurrent) is the script's full check, done here. Redis
+   * read at one instant, and the check (checkPasses) is the script's full check, done here. Redis
    * then only reads keys: the script's cost (its Lua, and the answer passing through it) is what a
    * hit cost most inside Redis. Null when the script must decide: a key holds an answer not known
    * here (another build, or never seen), or the first answer found is stale (the script deletes it
@@ -194,7 +194,7 @@ export function createRedisResponseStore(
     for (const [i, entry] of entries.entries()) {
       const raw = values[at[i]!];
       if (raw == null) continue;
-      if (!entry || !raw.startsWith(entry.head) || !knownIsCurrent(entry, values, at[i]! + 1)) return null;
+      if (!entry || !raw.startsWith(entry.head) || !checkPasses(entry, values, at[i]! + 1)) return null;
       const response = decode(raw.slice(raw.indexOf('\n') + 1));
       if (!response) return null;
       const key = keys[i]!;
@@ -223,12 +223,8 @@ export function createRedisResponseStore(
   async function isCurrent(raw: string): Promise<boolean> {
     const header = parseHeader(raw);
     if (!header) return false;
-    const pairs = [...header.o, ...header.g];
-    const pairKeys = pairs.filter((_, i) => i % 2 === 0);
-    const values = await commands.mget([...header.t, ...pairKeys]);
-    const tombstonesOk = values.slice(0, header.t.length).every((v) => v === null || Number(v) <= header.c);
-    // An observed tombstone that is absent was recorded as ''; a generation is never absent.
-    return tombstonesOk && pairKeys.every((_, j) => (values[header.t.length + j] ?? '') === pairs[j * 2 + 1]);
+    const check = checkOf(header);
+    return checkPasses(check, await commands.mget(check.reads), 0);
   }
 
   const timed = <T>(operation: 'responseLookup' | 'responseSave', run: () => Promise<T>): Promise<T> =>
@@ -255,7 +251,7 @@ export function createRedisResponseStore(
             if (header && response) {
               learn(key, header);
               if (!withDependencies) return { kind: 'hit', key, response };
-              return { kind: 'hit', key, response, dependencies: dependencyKeys({ clock: header.c, tombstones: header.t, observed: header.o, generations: header.g }) };
+              return { kind: 'hit', key, response, dependencies: [...checkOf(header).reads] };
             }
           }
         }
