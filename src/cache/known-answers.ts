@@ -21,6 +21,8 @@ export interface AnswerCheck {
 export interface KnownAnswer extends AnswerCheck {
   /** How the stored value of exactly this build begins: `{"c":<clock>,"i":"<build id>"`. */
   readonly head: string;
+  /** The value and page keys its loaders read (Dependencies.reads): a rebuild's snapshot reads them. */
+  readonly loaderReads: readonly string[];
 }
 
 /** The dependencies line of a stored answer, as saved (response-store.ts). */
@@ -34,8 +36,16 @@ export interface AnswerHeader {
   readonly r?: readonly string[];
 }
 
-/** A fresh build id (8 random bytes): what tells one stored build of an answer from the next. */
-export const newBuildId = (): string => randomBytes(8).toString('base64url');
+/** This process's part of every build id it makes: 9 random bytes, drawn once. */
+const PROCESS_PART = randomBytes(9).toString('base64url');
+let builds = 0;
+
+/**
+ * A fresh build id: what tells one stored build of an answer from the next. Unique per process (a
+ * counter) and across processes (a random part drawn at start-up), without drawing random bytes
+ * per save (a system call's worth of CPU, on the path of every stored answer).
+ */
+export const newBuildId = (): string => `${PROCESS_PART}${(builds++).toString(36)}`;
 
 /** How a stored value of that build begins (the header's first two fields, as JSON.stringify writes them). */
 export const headOf = (clock: number, id: string): string => `{"c":${clock},"i":${JSON.stringify(id)}`;
@@ -48,7 +58,7 @@ export function checkOf(header: AnswerHeader): AnswerCheck {
 
 /** The known answer of a header, or null for one without a build id (stored by an older version). */
 export function knownFromHeader(header: AnswerHeader): KnownAnswer | null {
-  return typeof header.i === 'string' ? { ...checkOf(header), head: headOf(header.c, header.i) } : null;
+  return typeof header.i === 'string' ? { ...checkOf(header), head: headOf(header.c, header.i), loaderReads: header.r ?? [] } : null;
 }
 
 /**
@@ -68,10 +78,10 @@ export function checkPasses(check: AnswerCheck, values: readonly (string | null)
   return true;
 }
 
-/** Known answers by key, least recently used dropped first, bounded by their dependency keys in all. */
+/** Known answers by key, least recently used dropped first, bounded by the keys they name in all. */
 export function createKnownAnswers(maxKeys: number): LRUCache<string, KnownAnswer> {
   return new LRUCache<string, KnownAnswer>({
     maxSize: maxKeys,
-    sizeCalculation: (known) => 1 + known.reads.length,
+    sizeCalculation: (known) => 1 + known.reads.length + known.loaderReads.length,
   });
 }

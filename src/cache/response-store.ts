@@ -1,5 +1,5 @@
 import type { Dependencies } from './dependencies.ts';
-import { checkOf, checkPasses, createKnownAnswers, knownFromHeader, newBuildId, type AnswerHeader } from './known-answers.ts';
+import { checkOf, checkPasses, createKnownAnswers, knownFromHeader, newBuildId, type AnswerHeader, type KnownAnswer } from './known-answers.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
@@ -177,30 +177,51 @@ export function createRedisResponseStore(
    * read at one instant, and the check (checkPasses) is the script's full check, done here. Redis
    * then only reads keys: the script's cost (its Lua, and the answer passing through it) is what a
    * hit cost most inside Redis. Null when the script must decide: a key holds an answer not known
-   * here (another build, or never seen), or the first answer found is stale (the script deletes it
-   * and answers its snapshot for the rebuild).
+   * here (another build, or never seen). For the first answer found stale, what it was built from
+   * is read for the rebuild's snapshot (see snapshotOf).
    */
   async function validatedLookup(keys: readonly string[], withDependencies: boolean): Promise<ResponseLookup | null> {
     if (!known) return null;
     const entries = keys.map((key) => known.get(key));
     if (entries.every((entry) => entry === undefined)) return null;
-    // Each key, followed by what its known answer depends on; `at`: where each key's value lands.
-    const reads: string[] = [];
+    // The clock first (the script's fast path, below), then each key followed by what its known
+    // answer depends on; `at`: where each key's value lands.
+    const clock = clockKey?.();
+    const reads: string[] = clock ? [clock] : [];
     const at = entries.map((entry, i) => {
       reads.push(keys[i]!, ...(entry?.reads ?? []));
       return reads.length - 1 - (entry?.reads.length ?? 0);
     });
     const values = await timed('responseLookup', () => commands.mget(reads));
+    // As in the script: no clock yet reads as 0, and a clock still equal to the answer's means no
+    // invalidation at all since it began to be built — current whatever its dependencies say.
+    const clockNow = clock ? values[0] ?? '0' : null;
     for (const [i, entry] of entries.entries()) {
       const raw = values[at[i]!];
       if (raw == null) continue;
-      if (!entry || !raw.startsWith(entry.head) || !checkPasses(entry, values, at[i]! + 1)) return null;
+      if (!entry || !raw.startsWith(entry.head)) return null;
+      if (clockNow !== String(entry.clock) && !checkPasses(entry, values, at[i]! + 1)) return snapshotOf(entry);
       const response = decode(raw.slice(raw.indexOf('\n') + 1));
       if (!response) return null;
       const key = keys[i]!;
       return withDependencies ? { kind: 'hit', key, response, dependencies: [...entry.reads] } : { kind: 'hit', key, response };
     }
     return { kind: 'absent' };
+  }
+
+  /**
+   * A remembered answer found stale: what the script would answer (its snapshot, see
+   * ResponseLookup), without running it — one MGET of the clock, the keys its loaders read and its
+   * dependencies (atomic: one instant, as the rebuild's loaders need). The stale answer is left
+   * for the rebuild's save to replace (the script deletes it; a plain DEL here could delete a new
+   * build another process stored meanwhile). Null without a clock key: the script decides.
+   */
+  async function snapshotOf(known: KnownAnswer): Promise<ResponseLookup | null> {
+    const clock = clockKey?.();
+    if (!clock) return null;
+    const reads = [clock, ...known.loaderReads, ...known.reads];
+    const values = await timed('responseLookup', () => commands.mget(reads));
+    return { kind: 'invalidated', snapshot: new Map(reads.map((read, i) => [read, values[i] ?? null])) };
   }
 
   /**

@@ -103,11 +103,15 @@ describe('remembered answers in the Redis response store', () => {
     roundTrips.length = 0;
     expect(await store.lookup([key])).toMatchObject({ kind: 'hit', key, response: { body: response('Dune').body } });
     expect(sent.mget).toHaveBeenCalledTimes(1);
-    expect(sent.mget.mock.calls[0]).toEqual([key, ...dependencyKeys(deps)]);
+    expect(sent.mget.mock.calls[0]).toEqual([reader.keyspace.clock(), key, ...dependencyKeys(deps)]);
     expect(sent.scripts()).toBe(0);
     expect(roundTrips).toEqual(['responseLookup']);
     // Asked with its dependencies (an in-process copy follows them): the same MGET answers them.
     expect(await store.lookup([key], { withDependencies: true })).toMatchObject({ kind: 'hit', dependencies: dependencyKeys(deps) });
+    // Served so far on the clock alone (none yet, which reads as 0, the answer's clock). An
+    // invalidation of something else moves it: now the dependencies decide, and they are current.
+    await writer.invalidator.apply(new Evictions().entity('Book', 2));
+    expect(await store.lookup([key])).toMatchObject({ kind: 'hit', response: { body: response('Dune').body } });
     expect(sent.scripts()).toBe(0);
   });
 
@@ -126,7 +130,7 @@ describe('remembered answers in the Redis response store', () => {
     ['an entity it read from the cache', () => new Evictions().entity('Author', 7)],
     ['a list family it read a page of', () => new Evictions().family('books.TITLE')],
     ['a sort value in the range of a page it read (a price change)', () => new Evictions().reorder('books.PRICE', 1234, 99_999)],
-  ])('finds it stale when another process invalidates %s: the script then deletes it and answers the snapshot', async (_what, evictions) => {
+  ])('finds it stale when another process invalidates %s, and reads the snapshot for its rebuild, without the script', async (_what, evictions) => {
     const key = reader.keyspace.response('q1');
     await store.save(key, response('Dune'), deps, 60);
     await writer.invalidator.apply(evictions());
@@ -134,13 +138,20 @@ describe('remembered answers in the Redis response store', () => {
     roundTrips.length = 0;
     const found = await store.lookup([key]);
     expect(found.kind).toBe('invalidated');
-    expect(found.kind !== 'hit' && [...found.snapshot!.keys()]).toContain(reader.keyspace.entity('Author', 7));
-    expect([sent.mget.mock.calls.length, sent.scripts()]).toEqual([1, 1]);
+    // The snapshot: the clock, the keys its loaders read, its dependencies — as they are now.
+    const ks = reader.keyspace;
+    const snapshot = found.kind === 'hit' ? null : found.snapshot!;
+    expect([...snapshot!.keys()]).toEqual([ks.clock(), ks.entity('Author', 7), ...dependencyKeys(deps)]);
+    expect(snapshot!.get(ks.clock())).toBe(await redis.get(ks.clock()));
+    expect(sent.mget.mock.calls[1]).toEqual([...snapshot!.keys()]);
+    expect([sent.mget.mock.calls.length, sent.scripts()]).toEqual([2, 0]);
     expect(roundTrips).toEqual(['responseLookup', 'responseLookup']);
-    expect(await redis.exists(key)).toBe(0);
-    // Gone now: one MGET says so.
-    expect(await store.lookup([key])).toEqual({ kind: 'absent' });
-    expect([sent.mget.mock.calls.length, sent.scripts()]).toEqual([2, 1]);
+    // Left for the rebuild's save to replace: until then it is found stale again, never served.
+    expect(await store.lookup([key])).toMatchObject({ kind: 'invalidated' });
+    const rebuilt = { ...deps, clock: Number(await redis.get(ks.clock())) };
+    await store.save(key, response('Dune, rebuilt'), rebuilt, 60);
+    expect(await store.lookup([key])).toMatchObject({ kind: 'hit', response: { body: response('Dune, rebuilt').body } });
+    expect(sent.scripts()).toBe(0);
   });
 
   it('never takes another build stored under the same key for the one it remembers', async () => {
@@ -154,7 +165,7 @@ describe('remembered answers in the Redis response store', () => {
     expect([sent.mget.mock.calls.length, sent.scripts()]).toEqual([1, 1]); // MGET: not ours; the script checks it
     // Learnt: its MGET now reads only what that build depends on.
     expect(await store.lookup([key])).toMatchObject({ kind: 'hit', response: { body: response('Dune Messiah').body } });
-    expect(sent.mget.mock.calls[1]).toEqual([key, reader.keyspace.tombstone('Book', 1)]);
+    expect(sent.mget.mock.calls[1]).toEqual([reader.keyspace.clock(), key, reader.keyspace.tombstone('Book', 1)]);
     expect(sent.scripts()).toBe(1);
   });
 
@@ -164,7 +175,7 @@ describe('remembered answers in the Redis response store', () => {
     await store.save(publicKey, response('Dune'), deps, 60);
     const sent = commandsOf(reader);
     expect(await store.lookup([privateKey, publicKey])).toMatchObject({ kind: 'hit', key: publicKey });
-    expect(sent.mget.mock.calls[0]).toEqual([privateKey, publicKey, ...dependencyKeys(deps)]);
+    expect(sent.mget.mock.calls[0]).toEqual([reader.keyspace.clock(), privateKey, publicKey, ...dependencyKeys(deps)]);
     expect(sent.scripts()).toBe(0);
     // The viewer's own answer, stored by another process: present but unknown here.
     await storeOn(writer).save(privateKey, response('Mine'), deps, 60);
@@ -182,14 +193,14 @@ describe('remembered answers in the Redis response store', () => {
   });
 
   it('remembers answers up to its bound in dependency keys, the least recently used forgotten first', async () => {
-    // Each answer counts 1 + its 4 dependencies: a bound of 10 holds two.
-    const small = storeOn(reader, 10);
+    // Each answer counts 1 + its 4 dependencies + the 1 key its loaders read: a bound of 12 holds two.
+    const small = storeOn(reader, 12);
     const keys = ['q1', 'q2', 'q3'].map((q) => reader.keyspace.response(q));
     for (const key of keys) await small.save(key, response('Dune'), deps, 60);
     const sent = commandsOf(reader);
     // Saving q3 made it forget q1: q3 and q2 by MGET, q1 by the script.
     for (const key of [...keys].reverse()) expect(await small.lookup([key])).toMatchObject({ kind: 'hit' });
-    expect(sent.mget.mock.calls.map((call) => call[0])).toEqual([keys[2], keys[1]]);
+    expect(sent.mget.mock.calls.map((call) => call[1])).toEqual([keys[2], keys[1]]);
     expect(sent.scripts()).toBe(1);
   });
 });

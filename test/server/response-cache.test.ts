@@ -476,10 +476,10 @@ describe.each(testDrivers())('whole-response cache with the in-process tier on %
       const lastTwo = (ops: string[]) => [...ops.slice(0, -2), ...ops.slice(-2).sort()];
       expect(lastTwo(rebuild.tier!)).toEqual(['getMany', 'responseSave', 'setMany']);
       // Without it: the MGET of the answer and its dependencies (this process remembers the answer,
-      // known-answers.ts), which finds it stale; the lookup script, which deletes it and answers
-      // what it was built from as it is now (a snapshot: the book absent, author, reviews page and
-      // reviews present), so no loader looks anything up; the book's lease (`acquire`); then its
-      // fill and the save.
+      // known-answers.ts), which finds it stale; the MGET of what it was built from as it is now,
+      // with the answer's DEL (a snapshot: the book absent, author, reviews page and reviews
+      // present), so no loader looks anything up; the book's lease (`acquire`); then its fill and
+      // the save.
       expect(lastTwo(rebuild['no tier']!)).toEqual(['responseLookup', 'responseLookup', 'acquire', 'responseSave', 'setMany']);
     } finally {
       await Promise.all(servers.map((s) => s.close()));
