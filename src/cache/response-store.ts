@@ -153,8 +153,9 @@ export function createRedisResponseStore(
      */
     clockKey?: () => string;
     /**
-     * Bound on what the process remembers of the answers it has seen, in dependency keys (≈ 80
-     * bytes each): a remembered answer's hit is one plain MGET (see validatedLookup). 0: none.
+     * Bound on what the process remembers of the answers it has seen, in the keys they name (their
+     * dependencies and their loaders' reads, ≈ 80–100 bytes each): a remembered answer's hit is one
+     * plain MGET (see validatedLookup). 0: none.
      */
     knownMaxKeys?: number;
   } = {},
@@ -196,17 +197,22 @@ export function createRedisResponseStore(
     // As in the script: no clock yet reads as 0, and a clock still equal to the answer's means no
     // invalidation at all since it began to be built — current whatever its dependencies say.
     const clockNow = clock ? values[0] ?? '0' : null;
+    // As in the script, a stale answer does not stop the search: the next key may hold a current one.
+    let firstStale: KnownAnswer | null = null;
     for (const [i, entry] of entries.entries()) {
       const raw = values[at[i]!];
       if (raw == null) continue;
       if (!entry || !raw.startsWith(entry.head)) return null;
-      if (clockNow !== String(entry.clock) && !checkPasses(entry, values, at[i]! + 1)) return snapshotOf(entry);
+      if (clockNow !== String(entry.clock) && !checkPasses(entry, values, at[i]! + 1)) {
+        firstStale ??= entry;
+        continue;
+      }
       const response = decode(raw.slice(raw.indexOf('\n') + 1));
       if (!response) return null;
       const key = keys[i]!;
-      return withDependencies ? { kind: 'hit', key, response, dependencies: [...entry.reads] } : { kind: 'hit', key, response };
+      return withDependencies ? { kind: 'hit', key, response, dependencies: entry.reads } : { kind: 'hit', key, response };
     }
-    return { kind: 'absent' };
+    return firstStale ? snapshotOf(firstStale) : { kind: 'absent' };
   }
 
   /**
@@ -272,7 +278,7 @@ export function createRedisResponseStore(
             if (header && response) {
               learn(key, header);
               if (!withDependencies) return { kind: 'hit', key, response };
-              return { kind: 'hit', key, response, dependencies: [...checkOf(header).reads] };
+              return { kind: 'hit', key, response, dependencies: checkOf(header).reads };
             }
           }
         }
@@ -302,7 +308,7 @@ export function createRedisResponseStore(
   };
 }
 
-/** Remembered answers' bound by default, in dependency keys: ≈ 16 MB. */
+/** Remembered answers' bound by default, in the keys they name: ≈ 16–20 MB. */
 const DEFAULT_KNOWN_MAX_KEYS = 200_000;
 
 /** The dependencies line of a stored value (the cluster's client-side check reads it). */

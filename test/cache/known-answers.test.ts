@@ -183,6 +183,19 @@ describe('remembered answers in the Redis response store', () => {
     expect(sent.scripts()).toBe(1);
   });
 
+  it('goes on past a stale answer to the next key, as the script does', async () => {
+    const publicKey = reader.keyspace.response('q1');
+    const privateKey = reader.keyspace.response('q1', 'a5');
+    const ks = reader.keyspace;
+    // The viewer's answer depends on author 7; the public one only on book 1.
+    await store.save(privateKey, response('Mine'), { ...deps, tombstones: [], observed: [ks.tombstone('Author', 7), ''], generations: [] }, 60);
+    await store.save(publicKey, response('Dune'), { clock: 0, tombstones: [ks.tombstone('Book', 1)], observed: [], generations: [] }, 60);
+    await writer.invalidator.apply(new Evictions().entity('Author', 7));
+    const sent = commandsOf(reader);
+    expect(await store.lookup([privateKey, publicKey])).toMatchObject({ kind: 'hit', key: publicKey, response: { body: response('Dune').body } });
+    expect([sent.mget.mock.calls.length, sent.scripts()]).toEqual([1, 0]);
+  });
+
   it('leaves an answer stored without a build id (an earlier version) to the script, every time', async () => {
     const key = reader.keyspace.response('q1');
     const legacy = JSON.stringify({ c: 0, t: deps.tombstones, o: deps.observed, g: deps.generations });
