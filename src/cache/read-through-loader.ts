@@ -332,8 +332,12 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       // The generations are read again with the tombstones: a store that failed answers null for
       // everything, which must read as "cannot tell", not as "no tombstone" (and a generation that
       // moved meanwhile makes the value old anyway).
+      // Through the request's reader, like the values: a rebuild's snapshot answers them (read in
+      // the same instant as the values it holds), and other loaders' reads of this tick share the
+      // round trip. A failed store answers null for every key, as getMany does.
       const generationKeys = [...new Set(candidates.flatMap((c) => (c?.ranges ? [c.generationKey] : [])))];
-      const read = await store.getMany([...generationKeys, ...rangeKeys]);
+      const read = (await reader.loadMany([...generationKeys, ...rangeKeys].map((key) => ({ key }))))
+        .map((result) => (result instanceof Error ? null : result.value));
       const confirmed = new Set(generationKeys.filter((key, i) => read[i] !== null && read[i] === generations.get(key)));
       const tombstones = new Map(rangeKeys.map((key, i) => [key, read[generationKeys.length + i] ?? null]));
       return candidates.map((c) => {
