@@ -331,10 +331,11 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       if (rangeKeys.length === 0) return candidates.map((c) => c?.value);
       // The generations are read again with the tombstones: a store that failed answers null for
       // everything, which must read as "cannot tell", not as "no tombstone" (and a generation that
-      // moved meanwhile makes the value old anyway).
-      // Through the request's reader, like the values: a rebuild's snapshot answers them (read in
-      // the same instant as the values it holds), and other loaders' reads of this tick share the
-      // round trip. A failed store answers null for every key, as getMany does.
+      // moved meanwhile makes the value old anyway). Through the request's reader, like the values:
+      // other loaders' reads of this tick share the round trip, and a rebuild's snapshot answers
+      // them. That holds for a value polled after the snapshot too (waitForOthers): the snapshot
+      // was read after the request began, so it holds every write acknowledged before then; a
+      // tombstone it lacks belongs to a write made during the request, which the answer may predate.
       const generationKeys = [...new Set(candidates.flatMap((c) => (c?.ranges ? [c.generationKey] : [])))];
       const read = (await reader.loadMany([...generationKeys, ...rangeKeys].map((key) => ({ key }))))
         .map((result) => (result instanceof Error ? null : result.value));

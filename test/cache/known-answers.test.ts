@@ -5,10 +5,10 @@ import { openCacheRuntime, type CacheRuntime } from '../../src/cache/cache-runti
 import { dependencyKeys, type Dependencies } from '../../src/cache/dependencies.ts';
 import { Evictions } from '../../src/cache/evictions.ts';
 import { checkPasses, knownFromHeader } from '../../src/cache/known-answers.ts';
-import { bucketsOfValue } from '../../src/cache/range-buckets.ts';
 import { createRedisResponseStore, type ResponseStore, type StoredResponse } from '../../src/cache/response-store.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
-import { TEST_REDIS_URL } from '../support/test-server.ts';
+import { answerDependencies, TITLE_GENERATION } from '../support/answer-dependencies.ts';
+import { TEST_REDIS_URL, unlinkTestKeys } from '../support/test-server.ts';
 
 describe('checking a remembered answer (known-answers.ts)', () => {
   const header = { c: 10, i: 'b1', t: ['t:A', 't:B'], o: ['t:C', '', 't:D', '7'], g: ['g:E', '3'] };
@@ -77,22 +77,15 @@ describe('remembered answers in the Redis response store', () => {
     writer = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
     store = storeOn(reader);
     const ks = reader.keyspace;
-    await redis.set(ks.generation('books.TITLE'), '3');
-    // Built from book 1 (read from the database), author 7 (read from the cache, no tombstone then),
-    // a page of the books.TITLE family at generation 3 and a PRICE page covering price 1234.
-    deps = {
-      clock: 0, tombstones: [ks.tombstone('Book', 1)],
-      observed: [ks.tombstone('Author', 7), '', ks.rangeTombstone('books.PRICE', bucketsOfValue(1234)[0]!), ''],
-      generations: [ks.generation('books.TITLE'), '3'],
-      reads: [ks.entity('Author', 7)],
-    };
+    await redis.set(ks.generation('books.TITLE'), TITLE_GENERATION);
+    // Its loaders read author 7's value (the key a rebuild's snapshot reads).
+    deps = { ...answerDependencies(ks), reads: [ks.entity('Author', 7)] };
   });
   afterEach(async () => {
     jest.restoreAllMocks();
     await reader.close();
     await writer.close();
-    const left = await redis.keys(`${prefix}:*`);
-    if (left.length > 0) await redis.unlink(...left);
+    await unlinkTestKeys(prefix);
     redis.disconnect();
   });
 

@@ -8,7 +8,8 @@ import { bucketsOfValue } from '../../src/cache/range-buckets.ts';
 import { createLocalResponses, type LocalResponses } from '../../src/cache/local-responses.ts';
 import { createRedisResponseStore, type ResponseLookup, type ResponseStore, type StoredResponse } from '../../src/cache/response-store.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
-import { TEST_REDIS_URL } from '../support/test-server.ts';
+import { answerDependencies, TITLE_GENERATION } from '../support/answer-dependencies.ts';
+import { TEST_REDIS_URL, unlinkTestKeys } from '../support/test-server.ts';
 
 /**
  * Whole answers held in process (local-responses.ts) on the shared Redis: a reader runtime with the
@@ -51,23 +52,15 @@ describe('whole answers held in process', () => {
     writer = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
     const ks = reader.keyspace;
     answerKey = ks.response('q1');
-    // Built from book 1 (read from the database), author 7 (read from the cache, no tombstone then)
-    // and a page of the books.TITLE family at generation 3.
-    await redis.set(ks.generation('books.TITLE'), '3');
-    // and a PRICE page covering the range bucket of price 1234 (no tombstone then).
-    deps = {
-      clock: 0, tombstones: [ks.tombstone('Book', 1)],
-      observed: [ks.tombstone('Author', 7), '', ks.rangeTombstone('books.PRICE', bucketsOfValue(1234)[0]!), ''],
-      generations: [ks.generation('books.TITLE'), '3'],
-    };
+    await redis.set(ks.generation('books.TITLE'), TITLE_GENERATION);
+    deps = answerDependencies(ks);
     expect(await shared.save(answerKey, response, deps, 60)).toBe(true);
     roundTrips.length = 0;
   });
   afterEach(async () => {
     await reader.close();
     await writer.close();
-    const left = await redis.keys(`${prefix}:*`);
-    if (left.length > 0) await redis.unlink(...left);
+    await unlinkTestKeys(prefix);
     redis.disconnect();
   });
 
