@@ -19,6 +19,7 @@ import { createLoaders } from '../graphql/loaders/create-loaders.ts';
 import { resolvers } from '../graphql/resolvers/index.ts';
 import { loadTypeDefs } from '../graphql/schema.ts';
 import type { ChangeFeed } from '../orm/change-feed/change-feed.ts';
+import { createOwnTransactions, type OwnTransactions } from '../orm/change-feed/own-transactions.ts';
 import { startPgChangeListener, type PgChangeListenerObserver } from '../orm/change-feed/pg-change-listener.ts';
 import { startSqliteChangeCapture, type SqliteChangeCaptureObserver } from '../orm/change-feed/sqlite-change-capture.ts';
 import { parseDatabaseUrl } from '../orm/database-url.ts';
@@ -90,14 +91,17 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier },
   });
   const { store, keyspace, invalidator } = cache;
+  // PostgreSQL's change feed reports every write again; what a mutation evicted itself is not repeated.
+  const ownTransactions = cache.redis && parseDatabaseUrl(config.databaseUrl).driver === 'postgresql'
+    ? createOwnTransactions(invalidator) : undefined;
   const orm = await openOrm({
     databaseUrl: config.databaseUrl,
-    subscribers: [createInvalidationSubscriber(invalidator)],
+    subscribers: [createInvalidationSubscriber(invalidator, ownTransactions)],
     onQuery: observe.onQuery,
   });
   let changeFeed: ChangeFeed | null = null;
   try {
-    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, observe.pgFeed, observe.sqliteFeed) : null;
+    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, observe.pgFeed, observe.sqliteFeed, ownTransactions) : null;
     if (config.seedDemo) await seedDemoIfEmpty(orm);
   } catch (error) {
     await changeFeed?.stop();
@@ -265,7 +269,7 @@ function responseStore(
  */
 async function startChangeFeed(
   config: ServerConfig, orm: CatalogOrm, cache: CacheRuntime, log: Logger,
-  observer: PgChangeListenerObserver = {}, sqliteObserver: SqliteChangeCaptureObserver = {},
+  observer: PgChangeListenerObserver = {}, sqliteObserver: SqliteChangeCaptureObserver = {}, ownTransactions?: OwnTransactions,
 ): Promise<ChangeFeed> {
   const target = parseDatabaseUrl(config.databaseUrl);
   if (target.driver === 'sqlite') {
@@ -282,6 +286,7 @@ async function startChangeFeed(
   }
   return startPgChangeListener({
     connectionString: target.clientUrl, invalidator: cache.invalidator, epoch: cache.epoch, keyspace: cache.keyspace, redis: cache.redis,
+    ownTransactions,
     observer: {
       ...observer,
       connected(info) {
