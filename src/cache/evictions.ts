@@ -40,20 +40,6 @@ export class Evictions {
     return this;
   }
 
-  /**
-   * The requests of this set that `done` does not already make: its entities, families, and range
-   * values whose family `done` neither bumps whole nor names at that value.
-   */
-  without(done: Evictions): Evictions {
-    const rest = new Evictions();
-    for (const [key, { type, id }] of this.#entities) if (!done.#entities.has(key)) rest.entity(type, id);
-    for (const name of this.#families) if (!done.#families.has(name)) rest.family(name);
-    for (const { family, value } of this.ranges()) {
-      if (!done.#families.has(family) && !done.#ranges.get(family)?.has(value)) rest.reorder(family, value, value);
-    }
-    return rest;
-  }
-
   entities(): Iterable<{ type: string; id: string }> {
     return this.#entities.values();
   }

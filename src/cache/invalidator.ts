@@ -26,17 +26,8 @@ export interface Invalidator {
   unitOfWork<T>(work: (evictions: Evictions) => Promise<T>): Promise<T>;
   /** The open unit of work of the current async context, if any. */
   current(): Evictions | undefined;
-  /**
-   * How the open unit of work `unit` (from current()) ends: true once its evictions reached the
-   * store after its work resolved; false if its work rejected (nothing applied) or the invalidation
-   * was lost. Lets a second source of the same evictions (the change feed) skip what is done.
-   */
-  outcome(unit: Evictions): Promise<boolean>;
-  /**
-   * Applies evictions now: one pipeline of DEL (entities), INCR (families) and range tombstones.
-   * Never rejects; resolves false if the invalidation may not have reached the store.
-   */
-  apply(evictions: Evictions): Promise<boolean>;
+  /** Applies evictions now: one pipeline of DEL (entities), INCR (families) and range tombstones. Never rejects. */
+  apply(evictions: Evictions): Promise<void>;
 }
 
 /** The epoch as the invalidator needs it: its key, and the process's view of it. */
@@ -53,16 +44,9 @@ export function createInvalidator(
   // A callback scheduled inside a unit of work keeps its async context after the unit has applied;
   // a request merged into it then would be lost, so current() answers only for open units.
   const open = new WeakSet<Evictions>();
-  // Asked for by outcome() only, so a unit nobody watches costs nothing more.
-  const outcomes = new WeakMap<Evictions, { promise: Promise<boolean>; resolve: (applied: boolean) => void }>();
 
-  function settle(unit: Evictions, applied: boolean): void {
-    outcomes.get(unit)?.resolve(applied);
-    outcomes.delete(unit);
-  }
-
-  async function apply(evictions: Evictions): Promise<boolean> {
-    if (evictions.size === 0) return true;
+  async function apply(evictions: Evictions): Promise<void> {
+    if (evictions.size === 0) return;
     const request = () => ({
       entities: [...evictions.entities()].map(({ type, id }) => ({
         key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
@@ -86,12 +70,10 @@ export function createInvalidator(
         epoch.adopt(shared);
       }
       observer.applied?.(evictions);
-      return true;
     } catch (error) {
       // The write itself has committed; failing the request would not undo it. The loss is
       // reported so that the epoch is bumped before the cache is trusted again.
       observer.lost?.(evictions, error);
-      return false;
     }
   }
 
@@ -119,28 +101,15 @@ export function createInvalidator(
       let result: Awaited<ReturnType<typeof work>>;
       try {
         result = await context.run(evictions, () => work(evictions));
-      } catch (error) {
-        settle(evictions, false);
-        throw error;
       } finally {
         open.delete(evictions);
       }
-      settle(evictions, await apply(evictions));
+      await apply(evictions);
       return result;
     },
     current() {
       const evictions = context.getStore();
       return evictions && open.has(evictions) ? evictions : undefined;
-    },
-    outcome(unit) {
-      if (!open.has(unit)) return Promise.resolve(false); // over already, or never a unit: unknown
-      let entry = outcomes.get(unit);
-      if (!entry) {
-        let resolve!: (applied: boolean) => void;
-        const promise = new Promise<boolean>((r) => { resolve = r; });
-        outcomes.set(unit, (entry = { promise, resolve }));
-      }
-      return entry.promise;
     },
     apply,
   };

@@ -6,7 +6,6 @@ import {
   authorChanged, bookChanged, booksDeleted, favoritesChanged, reviewChanged, type BookFacts, type ReviewFacts,
 } from '../catalog/change-evictions.ts';
 import { CachedType } from '../catalog/families.ts';
-import type { OwnTransactions } from './change-feed/own-transactions.ts';
 import { loadCascade, type Cascade } from './queries/load-cascade.ts';
 
 type AnyChangeSet = ChangeSet<Record<string, unknown>>;
@@ -26,10 +25,8 @@ interface FlushCapture {
  *   - inside an explicit transaction, they wait for its commit (dropped on rollback);
  *   - otherwise the flush ran in its own implicit transaction, which has committed: apply now.
  * Blind spots: em.nativeUpdate/nativeDelete, QueryBuilder writes and plain SQL fire no flush.
- * With `ownTransactions` (PostgreSQL's change feed running), a unit of work's transaction is noted
- * so that the feed does not repeat what the unit of work evicts.
  */
-export function createInvalidationSubscriber(invalidator: Invalidator, ownTransactions?: OwnTransactions): EventSubscriber {
+export function createInvalidationSubscriber(invalidator: Invalidator): EventSubscriber {
   const captures = new WeakMap<object, FlushCapture>();
   const pendingByTransaction = new Map<unknown, Evictions>();
   // Savepoints: evictions of a nested transaction wait for the outermost commit. MikroORM names
@@ -43,14 +40,13 @@ export function createInvalidationSubscriber(invalidator: Invalidator, ownTransa
   return {
     async onFlush({ uow, em }: FlushEventArgs) {
       const changeSets = uow.getChangeSets() as AnyChangeSet[];
-      const sql = em as SqlEntityManager;
-      if (changeSets.length > 0) await ownTransactions?.note(sql);
       const deletedIds = (name: string) =>
         changeSets.filter((cs) => cs.type === 'delete' && cs.meta.className === name).map((cs) => Number(cs.getPrimaryKey()));
       const authorIds = deletedIds('Author');
       const bookIds = deletedIds('Book');
       const reviewIds = deletedIds('Review');
       // Deleted rows are read back now, while they exist: the change set may hold only a reference.
+      const sql = em as SqlEntityManager;
       captures.set(uow, {
         changeSets,
         cascade: await loadCascade(sql, { authorIds, bookIds }),

@@ -19,7 +19,6 @@ import { createLoaders } from '../graphql/loaders/create-loaders.ts';
 import { resolvers } from '../graphql/resolvers/index.ts';
 import { loadTypeDefs } from '../graphql/schema.ts';
 import type { ChangeFeed } from '../orm/change-feed/change-feed.ts';
-import { createOwnTransactions, type OwnTransactions } from '../orm/change-feed/own-transactions.ts';
 import { startPgChangeListener, type PgChangeListenerObserver } from '../orm/change-feed/pg-change-listener.ts';
 import { startSqliteChangeCapture, type SqliteChangeCaptureObserver } from '../orm/change-feed/sqlite-change-capture.ts';
 import { parseDatabaseUrl } from '../orm/database-url.ts';
@@ -91,17 +90,14 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier },
   });
   const { store, keyspace, invalidator } = cache;
-  // PostgreSQL's change feed reports every write again; what a mutation evicted itself is not repeated.
-  const ownTransactions = cache.redis && parseDatabaseUrl(config.databaseUrl).driver === 'postgresql'
-    ? createOwnTransactions(invalidator) : undefined;
   const orm = await openOrm({
     databaseUrl: config.databaseUrl,
-    subscribers: [createInvalidationSubscriber(invalidator, ownTransactions)],
+    subscribers: [createInvalidationSubscriber(invalidator)],
     onQuery: observe.onQuery,
   });
   let changeFeed: ChangeFeed | null = null;
   try {
-    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, observe.pgFeed, observe.sqliteFeed, ownTransactions) : null;
+    changeFeed = cache.redis ? await startChangeFeed(config, orm, cache, log, observe.pgFeed, observe.sqliteFeed) : null;
     if (config.seedDemo) await seedDemoIfEmpty(orm);
   } catch (error) {
     await changeFeed?.stop();
@@ -269,7 +265,7 @@ function responseStore(
  */
 async function startChangeFeed(
   config: ServerConfig, orm: CatalogOrm, cache: CacheRuntime, log: Logger,
-  observer: PgChangeListenerObserver = {}, sqliteObserver: SqliteChangeCaptureObserver = {}, ownTransactions?: OwnTransactions,
+  observer: PgChangeListenerObserver = {}, sqliteObserver: SqliteChangeCaptureObserver = {},
 ): Promise<ChangeFeed> {
   const target = parseDatabaseUrl(config.databaseUrl);
   if (target.driver === 'sqlite') {
@@ -286,7 +282,6 @@ async function startChangeFeed(
   }
   return startPgChangeListener({
     connectionString: target.clientUrl, invalidator: cache.invalidator, epoch: cache.epoch, keyspace: cache.keyspace, redis: cache.redis,
-    ownTransactions,
     observer: {
       ...observer,
       connected(info) {

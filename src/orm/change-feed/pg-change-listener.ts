@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Client, type Notification } from 'pg';
 import type { Epoch } from '../../cache/epoch.ts';
-import { Evictions } from '../../cache/evictions.ts';
 import type { Invalidator } from '../../cache/invalidator.ts';
 import { feedAliveKey, type Keyspace } from '../../cache/keyspace.ts';
 import type { RedisClient } from '../../cache/redis-client.ts';
 import { CHANGE_CHANNEL, type ChangeFeed } from './change-feed.ts';
 import { evictionsForChanges, toChangeEvent, type ChangeEvent } from './change-events.ts';
-import type { OwnTransactions } from './own-transactions.ts';
 
 export interface PgChangeListenerObserver {
   /**
@@ -32,8 +30,6 @@ export interface PgChangeListenerOptions {
   readonly keyspace?: Keyspace;
   readonly redis?: RedisClient | null;
   readonly observer?: PgChangeListenerObserver;
-  /** This process's mutations' transactions: what their units of work evicted is not repeated. */
-  readonly ownTransactions?: OwnTransactions;
   /** First reconnection delay (doubled on each failure up to `maxReconnectDelayMs`). */
   readonly reconnectDelayMs?: number;
   readonly maxReconnectDelayMs?: number;
@@ -45,19 +41,13 @@ const ALIVE_TTL_MS = 3 * HEARTBEAT_MS;
 /** How the listener's own sessions are recognised in pg_stat_activity. */
 const APPLICATION_NAME = 'catalog-change-feed';
 
-type Item =
-  | { readonly events: readonly ChangeEvent[]; readonly at: number; readonly truncate: boolean; readonly tx?: string }
-  | { readonly sync: string };
-type Change = Extract<Item, { events: unknown }>;
+type Item = { readonly events: readonly ChangeEvent[]; readonly at: number; readonly truncate: boolean } | { readonly sync: string };
 
 /**
  * LISTENs on `catalog_changes` (published by the triggers of the change_feed migration) on a
  * dedicated connection and turns every notification into evictions, applied after the writer's
  * commit (PostgreSQL delivers NOTIFY only then). Notifications that arrive while an apply is in
  * flight are merged into the next one, so a burst costs a few pipelines, not one per row.
- * A notification names its transaction: when it is one of this process's mutations
- * (`ownTransactions`), only what that mutation's unit of work did not already evict after the
- * commit is applied — usually nothing, so a write is invalidated once, not twice.
  *
  * Lost notifications are repaired with the epoch (one INCR retires the whole cache):
  *   - after every RE-connect: whatever was committed while disconnected was never delivered;
@@ -109,25 +99,16 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
       pending = [];
       const changes = batch.filter((item) => 'events' in item);
       if (changes.length > 0) {
-        // What a mutation of this process already evicted after its commit is left out. Another
-        // server's mutation may have evicted the same keys too: evicting again is harmless.
-        await invalidator.apply(await evictionsToApply(changes));
+        // Duplicates tolerated: a mutation of this (or another) server already evicted the same
+        // keys after its commit. Evicting again is harmless, and repeats the eviction after any
+        // fill that raced the first one.
+        await invalidator.apply(evictionsForChanges(changes.flatMap((item) => item.events)));
         if (changes.some((item) => item.truncate)) await bumpEpoch(); // TRUNCATE names no rows
         const now = Date.now();
         for (const item of changes) observer.applied?.(item.events, now - item.at);
       }
       for (const item of batch) if ('sync' in item) syncWaiters.get(item.sync)?.();
     }
-  }
-
-  async function evictionsToApply(changes: readonly Change[]): Promise<Evictions> {
-    const evictions = new Evictions();
-    const own = options.ownTransactions;
-    for (const { events, tx } of changes) {
-      const done = own && tx !== undefined ? await own.covered(tx) : null;
-      evictions.merge(done ? evictionsForChanges(events).without(done) : evictionsForChanges(events));
-    }
-    return evictions;
   }
 
   async function bumpEpoch(): Promise<boolean> {
@@ -280,7 +261,7 @@ export function parseNotification(payload: string): Item {
   } catch {
     throw new TypeError(`change notification: payload must be JSON, got ${JSON.stringify(payload.slice(0, 200))}`);
   }
-  const { sync, table, op, tx, at, rows } = (message ?? {}) as Record<string, unknown>;
+  const { sync, table, op, at, rows } = (message ?? {}) as Record<string, unknown>;
   if (typeof sync === 'string') return { sync };
   if (typeof at !== 'number' || !Array.isArray(rows) || typeof op !== 'string') {
     throw new TypeError(`change notification: expected {table, op, at, rows}, got ${JSON.stringify(payload.slice(0, 200))}`);
@@ -289,5 +270,5 @@ export function parseNotification(payload: string): Item {
     if (!Array.isArray(pair) || pair.length !== 2) throw new TypeError(`change notification: a row must be [old, new], got ${JSON.stringify(pair)}`);
     return toChangeEvent(table, pair[0], pair[1]);
   });
-  return { events, at, truncate: op === 'TRUNCATE', ...(typeof tx === 'string' ? { tx } : {}) };
+  return { events, at, truncate: op === 'TRUNCATE' };
 }

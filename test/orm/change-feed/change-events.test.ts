@@ -107,11 +107,6 @@ describe('parseNotification', () => {
     expect(item).toEqual({ at: 1795629119591.226, truncate: false, events: [{ table: 'review', old: { id: 1, book_id: 1, rating: 1 }, new: null }] });
   });
 
-  it("carries the writing transaction's id when the trigger names it", () => {
-    expect(parseNotification('{"table":"author","op":"INSERT","tx":"7421","at":2,"rows":[[null,{"id":9}]]}'))
-      .toEqual({ at: 2, truncate: false, tx: '7421', events: [{ table: 'author', old: null, new: { id: 9 } }] });
-  });
-
   it('recognises TRUNCATE (no rows: the listener retires the cache) and its own sync markers', () => {
     expect(parseNotification('{"table":"book","op":"TRUNCATE","at":1,"rows":[]}')).toEqual({ at: 1, truncate: true, events: [] });
     expect(parseNotification('{"sync":"abc"}')).toEqual({ sync: 'abc' });
