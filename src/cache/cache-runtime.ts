@@ -3,8 +3,9 @@ import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
 import { createKeyspace, epochChannel, epochKey, invalidatedChannel, type Keyspace } from './keyspace.ts';
 import { createLocalTier, type LocalTier, type LocalTierObserver } from './local-tier.ts';
+import { createFastReads, type FastReads } from './fast-reads.ts';
 import { createNullStore } from './null-store.ts';
-import { connectQuietly, createRedisClient, subscriberFor, type RedisClient } from './redis-client.ts';
+import { COMMAND_TIMEOUT_MS, connectQuietly, createRedisClient, isClusterUrl, subscriberFor, type RedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
 import { gateStore } from './gated-store.ts';
 import { createRedisBreaker, type BreakerOptions } from './redis-breaker.ts';
@@ -30,6 +31,8 @@ export interface CacheRuntimeOptions {
 /** Everything a process needs to read through and invalidate the shared cache. */
 export interface CacheRuntime {
   readonly redis: RedisClient | null;
+  /** A second connection for the hits' MGETs (fast-reads.ts); null without Redis or on a cluster. */
+  readonly fastReads: FastReads | null;
   readonly store: CacheStore;
   readonly epoch: Epoch;
   readonly keyspace: Keyspace;
@@ -51,6 +54,9 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
     redis.on('error', () => {}); // failures surface through the store observer, per operation
     await connectQuietly(redis);
   }
+  const fastReads = redis && !isClusterUrl(options.redisUrl)
+    ? createFastReads(options.redisUrl, { timeoutMs: COMMAND_TIMEOUT_MS })
+    : null;
   // Until an epoch bump has retired what may be stale, this process must not read the cache.
   let repairPending = false;
   const breaker = createRedisBreaker(options.breaker);
@@ -101,13 +107,14 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   }
   redis?.on('ready', () => void repair());
   return {
-    redis, store, epoch, keyspace, invalidator, localTier,
+    redis, fastReads, store, epoch, keyspace, invalidator, localTier,
     usable: () => !repairPending && (redis === null || redis.status === 'ready'),
     async close() {
       clearTimeout(retry);
       breaker.shutdown();
       if (!redis) return;
       watcher?.stop();
+      await fastReads?.close();
       await announced;
       await tierWatcher?.stop();
       try {

@@ -10,8 +10,11 @@ export type RedisClient = Redis | Cluster;
 /** The scheme naming a cluster: `redis+cluster://[user:password@]host:port,host:port,…` (any reachable nodes). */
 const CLUSTER_SCHEME = /^redis\+cluster:\/\//i;
 
+/** How long a command may wait for Redis's answer before it fails (and the read goes to the database). */
+export const COMMAND_TIMEOUT_MS = 250;
+
 /** Fail-fast settings shared by a single connection and every node connection of a cluster. */
-const FAIL_FAST = { commandTimeout: 250, connectTimeout: 1000, maxRetriesPerRequest: 0 } as const;
+const FAIL_FAST = { commandTimeout: COMMAND_TIMEOUT_MS, connectTimeout: 1000, maxRetriesPerRequest: 0 } as const;
 const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
 
 /**

@@ -1,5 +1,6 @@
 import type { Dependencies } from './dependencies.ts';
 import { checkOf, checkPasses, createKnownAnswers, knownFromHeader, newBuildId, type AnswerHeader, type KnownAnswer } from './known-answers.ts';
+import type { FastReads } from './fast-reads.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
@@ -158,12 +159,20 @@ export function createRedisResponseStore(
      * plain MGET (see validatedLookup). 0: none.
      */
     knownMaxKeys?: number;
+    /**
+     * The connection for the remembered answers' MGETs (fast-reads.ts), while it is ready; the
+     * `redis` connection otherwise.
+     */
+    fastReads?: FastReads | null;
   } = {},
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
   const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS } = options;
   const commands = createRedisCommands(redis);
+  const { fastReads } = options;
+  /** A remembered answer's MGET: on the fast connection when it is up (the same keys, the same atomic MGET). */
+  const knownMget = (keys: readonly string[]) => (fastReads?.ready() ? fastReads.mget(keys) : commands.mget(keys));
   const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;
 
   /** Remembers the build of an answer saved here or found by the script (with its dependencies line). */
@@ -193,7 +202,7 @@ export function createRedisResponseStore(
       reads.push(keys[i]!, ...(entry?.reads ?? []));
       return reads.length - 1 - (entry?.reads.length ?? 0);
     });
-    const values = await timed('responseLookup', () => commands.mget(reads));
+    const values = await timed('responseLookup', () => knownMget(reads));
     // As in the script: no clock yet reads as 0, and a clock still equal to the answer's means no
     // invalidation at all since it began to be built — current whatever its dependencies say.
     const clockNow = clock ? values[0] ?? '0' : null;
@@ -226,7 +235,7 @@ export function createRedisResponseStore(
     const clock = clockKey?.();
     if (!clock) return null;
     const reads = [clock, ...known.loaderReads, ...known.reads];
-    const values = await timed('responseLookup', () => commands.mget(reads));
+    const values = await timed('responseLookup', () => knownMget(reads));
     return { kind: 'invalidated', snapshot: new Map(reads.map((read, i) => [read, values[i] ?? null])) };
   }
 

@@ -249,7 +249,7 @@ function responseStore(
   // The fast path holds with the tier too: a batch it answers from memory answers the oldest clock
   // its copies were read with (local-tier.ts), so an answer built from a copy whose invalidation is
   // still on its way records a clock older than that invalidation's, and takes the full check.
-  const shared = createRedisResponseStore(redis!, { observer, usable: cache.usable, clockKey: keyspace.clock });
+  const shared = createRedisResponseStore(redis!, { observer, usable: cache.usable, clockKey: keyspace.clock, fastReads: cache.fastReads });
   if (!localTier) return shared;
   return createLocalResponses(shared, localTier, {
     max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, usable: cache.usable, epoch: cache.epoch.current, observer: onLocal,

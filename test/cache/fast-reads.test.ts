@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { jest } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { openCacheRuntime, type CacheRuntime } from '../../src/cache/cache-runtime.ts';
+import { createFastReads, type FastReads } from '../../src/cache/fast-reads.ts';
+import { COMMAND_TIMEOUT_MS } from '../../src/cache/redis-client.ts';
+import { createRedisResponseStore } from '../../src/cache/response-store.ts';
+import type { StoreOperation } from '../../src/cache/store-observer.ts';
+import { answerDependencies } from '../support/answer-dependencies.ts';
+import { ownRedis, type OwnRedis } from '../support/own-redis.ts';
+import { TEST_REDIS_URL, unlinkTestKeys } from '../support/test-server.ts';
+
+async function until(what: string, check: () => boolean, ms = 3000): Promise<void> {
+  for (const deadline = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+  }
+}
+
+describe('the fast reads connection (fast-reads.ts)', () => {
+  const prefix = `t.fast.${randomBytes(4).toString('hex')}`;
+  let redis: Redis;
+  let reads: FastReads;
+
+  beforeAll(async () => {
+    redis = new Redis(TEST_REDIS_URL);
+    reads = createFastReads(TEST_REDIS_URL, { timeoutMs: COMMAND_TIMEOUT_MS });
+    await until('connected', () => reads.ready());
+  });
+  afterAll(async () => {
+    await reads.close();
+    await unlinkTestKeys(prefix);
+    redis.disconnect();
+  });
+
+  it('answers an MGET in the order asked, absent keys as null, from the URL’s database', async () => {
+    await redis.set(`${prefix}:a`, 'first');
+    await redis.set(`${prefix}:c`, '{"ü":"ünïcode"}');
+    expect(await reads.mget([`${prefix}:a`, `${prefix}:b`, `${prefix}:c`])).toEqual(['first', null, '{"ü":"ünïcode"}']);
+  });
+
+  it('is not ready once closed', async () => {
+    const other = createFastReads(TEST_REDIS_URL, { timeoutMs: COMMAND_TIMEOUT_MS });
+    await until('connected', () => other.ready());
+    await other.close();
+    expect(other.ready()).toBe(false);
+  });
+});
+
+describe('remembered answers read through the fast connection', () => {
+  const prefix = `t.fastkn.${randomBytes(4).toString('hex')}`;
+  let runtime: CacheRuntime;
+  const roundTrips: StoreOperation[] = [];
+
+  beforeAll(async () => {
+    runtime = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
+    await until('the fast connection is ready', () => runtime.fastReads?.ready() === true);
+  });
+  afterAll(async () => {
+    await runtime.close();
+    await unlinkTestKeys(prefix);
+  });
+
+  it('a hit is one MGET on the fast connection (none on ioredis, no script); while it is down, one on ioredis', async () => {
+    const fast = runtime.fastReads!;
+    const store = createRedisResponseStore(runtime.redis!, {
+      usable: runtime.usable, clockKey: runtime.keyspace.clock, fastReads: fast,
+      observer: { roundTrip: (operation) => { roundTrips.push(operation); } },
+    });
+    const key = runtime.keyspace.response('fast-hit');
+    const body = '{"data":{"book":{"title":"Fast"}}}';
+    expect(await store.save(key, { body, maxAge: 60, scope: 'PUBLIC', storedAt: Date.now() }, answerDependencies(runtime.keyspace), 60)).toBe(true);
+
+    const fastMget = jest.spyOn(fast, 'mget');
+    const slowMget = jest.spyOn(runtime.redis! as unknown as { mget: (...keys: string[]) => unknown }, 'mget');
+    roundTrips.length = 0;
+    const hit = await store.lookup([key]);
+    expect(hit).toMatchObject({ kind: 'hit', response: { body } });
+    expect([fastMget.mock.calls.length, slowMget.mock.calls.length, roundTrips]).toEqual([1, 0, ['responseLookup']]);
+
+    // The fast connection not ready (reconnecting): the same MGET goes over ioredis instead.
+    const ready = jest.spyOn(fast, 'ready').mockReturnValue(false);
+    fastMget.mockClear();
+    roundTrips.length = 0;
+    expect(await store.lookup([key])).toMatchObject({ kind: 'hit', response: { body } });
+    expect([fastMget.mock.calls.length, slowMget.mock.calls.length, roundTrips]).toEqual([0, 1, ['responseLookup']]);
+    ready.mockRestore();
+    fastMget.mockRestore();
+    slowMget.mockRestore();
+  });
+});
+
+// A Redis of the test's own: paused, then killed and restarted.
+describe('the fast connection fails fast', () => {
+  let own: OwnRedis;
+  let reads: FastReads;
+  let admin: Redis;
+  let stallCount = 0;
+
+  beforeAll(async () => {
+    own = await ownRedis();
+    reads = createFastReads(own.url, { timeoutMs: COMMAND_TIMEOUT_MS, onStall: () => { stallCount++; } });
+    admin = new Redis(own.url, { maxRetriesPerRequest: 0, retryStrategy: () => 100 });
+    admin.on('error', () => {});
+    await until('connected', () => reads.ready());
+  });
+  afterAll(async () => {
+    await reads.close();
+    admin.disconnect();
+    await own.dispose();
+  });
+
+  it('when Redis stops answering, the waiting commands fail after the timeout, and a new connection is opened', async () => {
+    const stalls = stallCount;
+    await admin.call('CLIENT', 'PAUSE', '800', 'ALL');
+    const started = performance.now();
+    const waiting = [reads.mget(['k']), reads.mget(['k'])].map((reply) => reply.then(() => 'answered', () => performance.now() - started));
+    const [first, second] = await Promise.all(waiting);
+    // Both failed, after the timeout and before Redis would have answered (the watchdog looks every 25 ms).
+    for (const waited of [first, second]) {
+      expect(typeof waited).toBe('number');
+      expect(waited as number).toBeGreaterThanOrEqual(COMMAND_TIMEOUT_MS - 5);
+      expect(waited as number).toBeLessThan(COMMAND_TIMEOUT_MS + 25 + 400); // a busy machine; the pause is 800 ms
+    }
+    expect(stallCount - stalls).toBe(1);
+    await admin.call('CLIENT', 'UNPAUSE');
+    await until('the new connection is ready', () => reads.ready(), 5000);
+    expect(await reads.mget(['k'])).toEqual([null]);
+  });
+
+  it('answers that keep coming are no stall, however many commands wait', async () => {
+    const stalls = stallCount;
+    for (let i = 0; i < 20; i++) await Promise.all([reads.mget(['k']), reads.mget(['k', 'l'])]);
+    expect(stallCount).toBe(stalls);
+  });
+
+  it('while Redis is down a command fails at once (no offline queue); it reconnects when Redis is back', async () => {
+    await own.kill();
+    await until('not ready', () => !reads.ready());
+    const started = performance.now();
+    await expect(reads.mget(['k'])).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(50);
+    await own.start();
+    await until('ready again', () => reads.ready(), 5000);
+    expect(await reads.mget(['k'])).toEqual([null]);
+  });
+});
