@@ -24,6 +24,8 @@ export interface CacheRuntimeOptions {
   readonly onRepaired?: (epoch: number) => void;
   /** How often the epoch is re-read in case an announcement was missed (ms). */
   readonly epochRefreshMs?: number;
+  /** Open the second connection for the whole-response cache's hits (fast-reads.ts); single Redis only. */
+  readonly fastReads?: boolean;
   /** An in-process LRU in front of Redis (see local-tier.ts); absent or max 0: none. */
   readonly localTier?: { readonly max: number; readonly ttlMs: number; readonly observer?: LocalTierObserver };
 }
@@ -31,7 +33,7 @@ export interface CacheRuntimeOptions {
 /** Everything a process needs to read through and invalidate the shared cache. */
 export interface CacheRuntime {
   readonly redis: RedisClient | null;
-  /** A second connection for the hits' MGETs (fast-reads.ts); null without Redis or on a cluster. */
+  /** A second connection for the hits' MGETs (fast-reads.ts); null unless asked for, without Redis or on a cluster. */
   readonly fastReads: FastReads | null;
   readonly store: CacheStore;
   readonly epoch: Epoch;
@@ -54,7 +56,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
     redis.on('error', () => {}); // failures surface through the store observer, per operation
     await connectQuietly(redis);
   }
-  const fastReads = redis && !isClusterUrl(options.redisUrl)
+  const fastReads = redis && options.fastReads && !isClusterUrl(options.redisUrl)
     ? createFastReads(options.redisUrl, { timeoutMs: COMMAND_TIMEOUT_MS })
     : null;
   // Until an epoch bump has retired what may be stale, this process must not read the cache.

@@ -5,10 +5,13 @@ import { openCacheRuntime, type CacheRuntime } from '../../src/cache/cache-runti
 import { createFastReads, type FastReads } from '../../src/cache/fast-reads.ts';
 import { COMMAND_TIMEOUT_MS } from '../../src/cache/redis-client.ts';
 import { createRedisResponseStore } from '../../src/cache/response-store.ts';
+import { RESPONSE_CACHE_HEADER } from '../../src/server/response-cache.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
 import { answerDependencies } from '../support/answer-dependencies.ts';
 import { ownRedis, type OwnRedis } from '../support/own-redis.ts';
-import { TEST_REDIS_URL, unlinkTestKeys } from '../support/test-server.ts';
+import { insertFixture } from '../support/fixtures.ts';
+import { gid } from '../support/ids.ts';
+import { startTestServer, TEST_REDIS_URL, unlinkTestKeys } from '../support/test-server.ts';
 
 async function until(what: string, check: () => boolean, ms = 3000): Promise<void> {
   for (const deadline = Date.now() + ms; !check(); await new Promise((r) => setTimeout(r, 10))) {
@@ -52,12 +55,18 @@ describe('remembered answers read through the fast connection', () => {
   const roundTrips: StoreOperation[] = [];
 
   beforeAll(async () => {
-    runtime = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
+    runtime = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000, fastReads: true });
     await until('the fast connection is ready', () => runtime.fastReads?.ready() === true);
   });
   afterAll(async () => {
     await runtime.close();
     await unlinkTestKeys(prefix);
+  });
+
+  it('is opened only when asked for (the whole-response cache uses it; the CLIs do not)', async () => {
+    const plain = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
+    expect(plain.fastReads).toBeNull();
+    await plain.close();
   });
 
   it('a hit is one MGET on the fast connection (none on ioredis, no script); while it is down, one on ioredis', async () => {
@@ -142,5 +151,26 @@ describe('the fast connection fails fast', () => {
     await own.start();
     await until('ready again', () => reads.ready(), 5000);
     expect(await reads.mget(['k'])).toEqual([null]);
+  });
+});
+
+describe('a server with the whole-response cache', () => {
+  it('answers a repeated query from the fast connection: one MGET there, none on ioredis', async () => {
+    const server = await startTestServer('sqlite', 'fast-server', { responseCache: true });
+    try {
+      await insertFixture(server.app.orm, { authors: 1, booksPerAuthor: 2, reviewsPerBook: 1 });
+      const query = `{ book(id: "${gid('Book', 1)}") { title author { name } } }`;
+      const fast = server.app.cache.fastReads!;
+      await until('the fast connection is ready', () => fast.ready());
+      expect((await server.gql(query)).headers.get(RESPONSE_CACHE_HEADER)).toBe('MISS');
+      const fastMget = jest.spyOn(fast, 'mget');
+      const slowMget = jest.spyOn(server.app.cache.redis! as unknown as { mget: (...keys: string[]) => unknown }, 'mget');
+      server.counters.reset();
+      const again = await server.gql(query);
+      expect([again.headers.get(RESPONSE_CACHE_HEADER), again.data.book.title]).toEqual(['HIT', 'Book 1.1']);
+      expect([fastMget.mock.calls.length, slowMget.mock.calls.length, server.counters.roundTrips.map((r) => r.operation)]).toEqual([1, 0, ['responseLookup']]);
+    } finally {
+      await server.close();
+    }
   });
 });
