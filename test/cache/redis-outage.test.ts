@@ -7,13 +7,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Redis crashes mid-load and comes back with its data (AOF): the cache must cost no request, and
 // what it held from before the outage must not be served once a write has been made meanwhile.
-describe('a Redis outage under load', () => {
+// With the whole-response cache on, its hits go over a second connection (fast-reads.ts): it too
+// must fail fast, fall back, and reconnect by itself.
+describe.each([false, true])('a Redis outage under load (whole-response cache: %s)', (responseCache) => {
   let redis: OwnRedis;
   let server: TestServer;
 
   beforeAll(async () => {
     redis = await ownRedis({ persist: true });
-    server = await startTestServer('sqlite', 'outage', { redisUrl: redis.url });
+    server = await startTestServer('sqlite', 'outage', { redisUrl: redis.url, responseCache });
     await insertFixture(server.app.orm, { authors: 2, booksPerAuthor: 3, reviewsPerBook: 1 });
   });
   afterAll(async () => {
@@ -54,6 +56,7 @@ describe('a Redis outage under load', () => {
     await redis.start(); // comes back with the pre-outage entries, Book:1's old title among them
     for (let i = 0; i < 200 && !server.app.cache.usable(); i++) await sleep(50); // reconnect backoff is at most 2 s
     expect(server.app.cache.usable()).toBe(true);
+    if (responseCache) for (let i = 0; i < 100 && !server.app.cache.fastReads!.ready(); i++) await sleep(50);
     await sleep(300);
     running = false;
     await Promise.all(readers);
@@ -65,12 +68,13 @@ describe('a Redis outage under load', () => {
     server.counters.reset();
     expect((await server.gql(READ)).data.book.title).toBe('Written during the outage');
     expect(server.counters.statements()).toEqual([]); // the cache serves again (refilled by the load)
+    if (responseCache) expect(server.app.cache.fastReads!.ready()).toBe(true); // and its second connection is back
   }, 45_000);
 
   it('starts and serves with Redis down', async () => {
     await redis.kill();
     try {
-      const other = await startTestServer('sqlite', 'outage-start', { redisUrl: redis.url });
+      const other = await startTestServer('sqlite', 'outage-start', { redisUrl: redis.url, responseCache });
       try {
         await insertFixture(other.app.orm, { authors: 1, booksPerAuthor: 1, reviewsPerBook: 0 });
         const res = await other.gql('{ books { totalCount } }');
