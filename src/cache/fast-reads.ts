@@ -1,4 +1,5 @@
 import { createClient } from '@redis/client';
+import { backoff, CONNECT_TIMEOUT_MS } from './redis-client.ts';
 
 /**
  * A second connection for the one command a cache hit costs: the whole-response cache's MGET of a
@@ -31,7 +32,6 @@ const WATCHDOG_MS = 25;
 export interface FastReadsOptions {
   /** How long Redis may go without answering while commands wait (the ioredis connection's commandTimeout). */
   readonly timeoutMs: number;
-  readonly connectTimeoutMs?: number;
   /** Told when the watchdog dropped a connection that stopped answering. */
   readonly onStall?: () => void;
 }
@@ -45,9 +45,9 @@ export function createFastReads(url: string, options: FastReadsOptions): FastRea
       // Bounded, so that a Redis that stopped answering cannot make the queue grow without end.
       commandsQueueMaxLength: 10_000,
       socket: {
-        connectTimeout: options.connectTimeoutMs ?? 1000,
+        connectTimeout: CONNECT_TIMEOUT_MS,
         noDelay: true,
-        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
+        reconnectStrategy: backoff, // as the ioredis connection's
       },
     });
     created.on('error', () => {}); // failures surface per command; reconnection continues by itself

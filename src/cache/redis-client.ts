@@ -13,9 +13,13 @@ const CLUSTER_SCHEME = /^redis\+cluster:\/\//i;
 /** How long a command may wait for Redis's answer before it fails (and the read goes to the database). */
 export const COMMAND_TIMEOUT_MS = 250;
 
+/** How long connecting may take before it counts as a failure (and is retried with `backoff`). */
+export const CONNECT_TIMEOUT_MS = 1000;
+
 /** Fail-fast settings shared by a single connection and every node connection of a cluster. */
-const FAIL_FAST = { commandTimeout: COMMAND_TIMEOUT_MS, connectTimeout: 1000, maxRetriesPerRequest: 0 } as const;
-const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
+const FAIL_FAST = { commandTimeout: COMMAND_TIMEOUT_MS, connectTimeout: CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 0 } as const;
+/** Reconnection delay after the n-th failed attempt: doubling from 50 ms, capped at 2 s. */
+export const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
 
 /**
  * A second connection like `redis`, for SUBSCRIBE. ioredis' own resubscription is off: it sends

@@ -168,9 +168,8 @@ export function createRedisResponseStore(
 ): ResponseStore {
   redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
   const scripted = redis as ScriptRedis;
-  const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS } = options;
+  const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS, fastReads } = options;
   const commands = createRedisCommands(redis);
-  const { fastReads } = options;
   /** A remembered answer's MGET: on the fast connection when it is up (the same keys, the same atomic MGET). */
   const knownMget = (keys: readonly string[]) => (fastReads?.ready() ? fastReads.mget(keys) : commands.mget(keys));
   const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;

@@ -87,7 +87,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     enabled: config.cacheEnabled, redisUrl: config.redisUrl, prefix: config.cachePrefix,
     store: observe.store, invalidator: observe.invalidator, onRepaired: observe.onRepaired,
     epochRefreshMs: config.epochRefreshMs,
-    fastReads: config.cacheEnabled && (config.responseCache ?? true),
+    fastReads: config.responseCache ?? true, // only with Redis: the runtime opens nothing with the cache off
     localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier },
   });
   const { store, keyspace, invalidator } = cache;
