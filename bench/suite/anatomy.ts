@@ -10,6 +10,9 @@
  * Redis round trips are divided by the steps done. A step is one or two requests, so that differences isolate one operation:
  *
  *   hit                         Q1 of a hot book no step writes
+ *   cold                        Q1 of a book nothing has read yet (each once, none warmed): a whole
+ *                               miss — what ours pays for an answer a write changed is compared
+ *                               with this, what Apollo pays when an answer's maxAge is up
  *   write (title|price|review)  a write to a hot book no step reads, then a hit: minus `hit` = the write
  *   Q1 rebuild after …          a write to a hot book, then Q1 of that book: minus the write's step
  *   Q2 rebuild after …          a write to a book of the first PRICE page (a price kept within that
@@ -56,7 +59,7 @@ const SLICE_SECONDS = 0.5;
 const SETTLE_MS = 150;
 
 export const STEPS = [
-  'hit',
+  'hit', 'cold',
   'title+hit', 'price+hit', 'review+hit',
   'title+Q1', 'price+Q1', 'review+Q1',
   'title+Q2', 'price+Q2',
@@ -93,13 +96,15 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
       const hot = zipfOrder(catalog.gids.length).slice(0, options.hotBooks);
       const third = (k: number) => hot.filter((_, i) => i % 3 === k).map((b) => catalog.gids[b]!);
       const books = { readOnly: third(0), writtenOnly: third(1), rebuilt: third(2) };
+      // Never warmed nor read by another step: the cold step reads each of them once.
+      const cold = zipfOrder(catalog.gids.length).slice(options.hotBooks).map((b) => catalog.gids[b]!);
       const touched = new Set<string>(); // books written: restored before the next target
       for (const kind of options.targets) {
         const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
         log(`${TARGET_LABELS[kind]} at ${target.url}`);
         try {
-          if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds);
-          costs[kind] = await measureSteps(target, options, books, touched, log);
+          if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
+          costs[kind] = await measureSteps(target, options, { ...books, cold: shuffled(cold) }, touched, log);
         } finally {
           await target.close();
           await restoreCatalog(orm, seeded, [...touched].map((gid) => catalog.dbIds[catalog.indexOfGid.get(gid)!]!));
@@ -118,9 +123,19 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
   return { options: recorded, costs };
 }
 
+/** A copy in random order. */
+function shuffled<T>(items: readonly T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
+
 async function measureSteps(
   target: Target, options: AnatomyOptions,
-  books: { readonly readOnly: readonly string[]; readonly writtenOnly: readonly string[]; readonly rebuilt: readonly string[] },
+  books: { readonly readOnly: readonly string[]; readonly writtenOnly: readonly string[]; readonly rebuilt: readonly string[]; readonly cold: string[] },
   touched: Set<string>, log: (line: string) => void,
 ): Promise<Record<Step, StepCost>> {
   const poster = createPoster(target.url, options.workers * 2);
@@ -152,8 +167,16 @@ async function measureSteps(
     const writtenOnly = away(books.writtenOnly);
     const rebuilt = away(books.rebuilt);
     const hit = () => post(Q1_QUERY, { id: pick(readOnly) });
+    // false: no book left that nothing has read (the slice ends early rather than count a hit as cold).
     const run: Record<Step, () => Promise<unknown>> = {
       'hit': hit,
+      'cold': async () => {
+        let id = books.cold.pop();
+        while (id !== undefined && onFirstPage.includes(id)) id = books.cold.pop();
+        if (id === undefined) return false;
+        await post(Q1_QUERY, { id });
+        return true;
+      },
       'title+hit': async () => { await writes.title(pick(writtenOnly)); await hit(); },
       'price+hit': async () => { await writes.price(pick(writtenOnly)); await hit(); },
       'review+hit': async () => { await writes.review(pick(writtenOnly)); await hit(); },
@@ -175,7 +198,10 @@ async function measureSteps(
         errors = 0;
         const end = performance.now() + (options.seconds / rounds) * 1000;
         await Promise.all(Array.from({ length: options.workers }, async () => {
-          while (performance.now() < end) { await run[step](); total.steps++; }
+          while (performance.now() < end) {
+            if ((await run[step]()) === false) break;
+            total.steps++;
+          }
         }));
         // What the slice set going after its answers (the change feed's repeat, deferred fills)
         // lands before the counters are read: it is charged to this step, not the next.
@@ -207,6 +233,7 @@ export function operations(costs: Record<Step, StepCost>): { name: string; cpuMs
   const { cpuMs, sql, redisRoundTrips } = costs.hit;
   return [
     { name: 'hit (Q1)', cpuMs, sql, redisRoundTrips },
+    { name: 'miss (Q1 of a book never read)', cpuMs: costs.cold.cpuMs, sql: costs.cold.sql, redisRoundTrips: costs.cold.redisRoundTrips },
     ...kinds.map((k) => ({ name: `write: ${k}`, ...minus(costs[`${k}+hit`], costs.hit) })),
     ...kinds.map((k) => ({ name: `Q1 rebuild after a ${k} write`, ...minus(costs[`${k}+Q1`], costs[`${k}+hit`]) })),
     ...(['title', 'price'] as const).map((k) => ({ name: `Q2 page rebuild after a ${k} write`, ...minus(costs[`${k}+Q2`], costs[`${k}+hit`]) })),
