@@ -93,18 +93,19 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
     try {
       const seeded = await seedAndLoad(orm, options.counts);
       const { catalog } = seeded;
-      const hot = zipfOrder(catalog.gids.length).slice(0, options.hotBooks);
+      const order = zipfOrder(catalog.gids.length); // a fixed random permutation: ranks are spread over ids and prices
+      const hot = order.slice(0, options.hotBooks);
       const third = (k: number) => hot.filter((_, i) => i % 3 === k).map((b) => catalog.gids[b]!);
       const books = { readOnly: third(0), writtenOnly: third(1), rebuilt: third(2) };
       // Never warmed nor read by another step: the cold step reads each of them once.
-      const cold = zipfOrder(catalog.gids.length).slice(options.hotBooks).map((b) => catalog.gids[b]!);
+      const cold = order.slice(options.hotBooks).map((b) => catalog.gids[b]!);
       const touched = new Set<string>(); // books written: restored before the next target
       for (const kind of options.targets) {
         const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
         log(`${TARGET_LABELS[kind]} at ${target.url}`);
         try {
           if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
-          costs[kind] = await measureSteps(target, options, { ...books, cold: shuffled(cold) }, touched, log);
+          costs[kind] = await measureSteps(target, options, { ...books, cold: [...cold] }, touched, log);
         } finally {
           await target.close();
           await restoreCatalog(orm, seeded, [...touched].map((gid) => catalog.dbIds[catalog.indexOfGid.get(gid)!]!));
@@ -123,18 +124,9 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
   return { options: recorded, costs };
 }
 
-/** A copy in random order. */
-function shuffled<T>(items: readonly T[]): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
-  }
-  return copy;
-}
-
 async function measureSteps(
   target: Target, options: AnatomyOptions,
+  /** `cold` is this target's own copy: the cold step takes its books from it, each once. */
   books: { readonly readOnly: readonly string[]; readonly writtenOnly: readonly string[]; readonly rebuilt: readonly string[]; readonly cold: string[] },
   touched: Set<string>, log: (line: string) => void,
 ): Promise<Record<Step, StepCost>> {
@@ -167,9 +159,9 @@ async function measureSteps(
     const writtenOnly = away(books.writtenOnly);
     const rebuilt = away(books.rebuilt);
     const hit = () => post(Q1_QUERY, { id: pick(readOnly) });
-    // false: no book left that nothing has read (the slice ends early rather than count a hit as cold).
     const run: Record<Step, () => Promise<unknown>> = {
       'hit': hit,
+      // false: no book left that nothing has read (the slice ends early rather than count a hit as cold).
       'cold': async () => {
         let id = books.cold.pop();
         while (id !== undefined && onFirstPage.includes(id)) id = books.cold.pop();

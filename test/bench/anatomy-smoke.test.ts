@@ -3,8 +3,7 @@
  * targets without errors, and the steps do what their names say — ours rebuilds the answer a write
  * changed (no response-cache hit on the read after its own write), Apollo's response cache serves
  * its stale copy, every write step sends the write's statements, a book nothing had read is a miss
- * for both. CPU figures are not asserted (the
- * targets share this process here).
+ * for both. CPU figures are not asserted (the targets share this process here).
  */
 import { runAnatomy, STEPS } from '../../bench/suite/anatomy.ts';
 import { TEST_REDIS_URL } from '../support/test-server.ts';
