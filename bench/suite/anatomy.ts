@@ -5,9 +5,10 @@
  *
  *   npm run bench:anatomy [-- --database-url postgres://… --redis redis://… --workers 24 --seconds 4 --out FILE]
  *
- * Each step is repeated by `workers` concurrent loops for `seconds` in all, the steps taking turns
- * in 0.5 s slices; the target's process CPU (`process.cpuUsage()` over IPC), SQL statements and
- * Redis round trips are divided by the steps done. A step is one or two requests, so that differences isolate one operation:
+ * Each target runs on a database of its own, seeded alike, and all of them stay up: each step is
+ * repeated by `workers` concurrent loops for `seconds` in all per target, steps and targets taking
+ * turns in 0.5 s slices (so a drifting machine weighs on both alike); the target's process CPU
+ * (`process.cpuUsage()` over IPC), SQL statements and Redis round trips are divided by the steps done. A step is one or two requests, so that differences isolate one operation:
  *
  *   hit                         Q1 of a hot book no step writes
  *   cold                        Q1 of a book nothing has read yet (each once, none warmed): a whole
@@ -27,10 +28,10 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { openOrm } from '../../src/orm/open-orm.ts';
+import { openOrm, type CatalogOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
-import { createBenchDatabase, restoreCatalog, seedAndLoad } from './database.ts';
+import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
 import { unlinkPrefix } from './suite.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
 import { ADD_REVIEW, createPoster, Q1_QUERY, Q2_QUERY, SET_PRICE, SET_TITLE, sweepQ1, zipfOrder } from './workload.ts';
@@ -84,52 +85,64 @@ export interface AnatomyResult {
 export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const base = `bench.anatomy.${randomBytes(4).toString('hex')}`;
-  const db = await createBenchDatabase(options.databaseServerUrl);
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  const costs: AnatomyResult['costs'] = {};
+  // Every target has a database of its own (seeded alike): its writes reach no other target's
+  // change feed, and all the targets stay up so that their slices can take turns.
+  const opened: { db: BenchDatabase; orm?: CatalogOrm; target?: Target; steps?: TargetSteps }[] = [];
   try {
     await redis.connect();
-    const orm = await openOrm({ databaseUrl: db.url });
-    try {
-      const seeded = await seedAndLoad(orm, options.counts);
-      const { catalog } = seeded;
+    const runs: { kind: TargetKind; target: Target; steps: TargetSteps }[] = [];
+    for (const kind of options.targets) {
+      const resources: (typeof opened)[number] = { db: await createBenchDatabase(options.databaseServerUrl) };
+      opened.push(resources);
+      resources.orm = await openOrm({ databaseUrl: resources.db.url });
+      const { catalog } = await seedAndLoad(resources.orm, options.counts);
       const order = zipfOrder(catalog.gids.length); // a fixed random permutation: ranks are spread over ids and prices
       const hot = order.slice(0, options.hotBooks);
       const third = (k: number) => hot.filter((_, i) => i % 3 === k).map((b) => catalog.gids[b]!);
-      const books = { readOnly: third(0), writtenOnly: third(1), rebuilt: third(2) };
-      // Never warmed nor read by another step: the cold step reads each of them once.
-      const cold = order.slice(options.hotBooks).map((b) => catalog.gids[b]!);
-      const touched = new Set<string>(); // books written: restored before the next target
-      for (const kind of options.targets) {
-        const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
-        log(`${TARGET_LABELS[kind]} at ${target.url}`);
-        try {
-          if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
-          costs[kind] = await measureSteps(target, options, { ...books, cold: [...cold] }, touched, log);
-        } finally {
-          await target.close();
-          await restoreCatalog(orm, seeded, [...touched].map((gid) => catalog.dbIds[catalog.indexOfGid.get(gid)!]!));
-          touched.clear();
-        }
-      }
-    } finally {
-      await orm.close(true);
+      const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: resources.db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
+      resources.target = target;
+      log(`${TARGET_LABELS[kind]} at ${target.url}`);
+      if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
+      resources.steps = await openSteps(target, options, {
+        readOnly: third(0), writtenOnly: third(1), rebuilt: third(2),
+        // Never warmed nor read by another step: the cold step reads each of them once.
+        cold: order.slice(options.hotBooks).map((b) => catalog.gids[b]!),
+      });
+      runs.push({ kind, target, steps: resources.steps });
     }
+    const costs: AnatomyResult['costs'] = {};
+    const measured = await measureInTurns(runs, options);
+    for (const [i, { kind }] of runs.entries()) {
+      costs[kind] = measured[i]!;
+      log(`${TARGET_LABELS[kind]}: ${STEPS.map((step) => `${step} ${measured[i]![step].cpuMs.toFixed(3)}`).join(', ')} (ms CPU per step)`);
+    }
+    const { log: _log, ...recorded } = options;
+    return { options: recorded, costs };
   } finally {
+    for (const { db, orm, target, steps } of opened) {
+      steps?.close();
+      await target?.close();
+      await orm?.close(true);
+      await db.drop();
+    }
     await unlinkPrefix(redis, base).catch(() => -1);
     redis.disconnect();
-    await db.drop();
   }
-  const { log: _log, ...recorded } = options;
-  return { options: recorded, costs };
 }
 
-async function measureSteps(
+/** One target's steps, ready to run, and the errors they met since the last reset. */
+interface TargetSteps {
+  readonly run: Record<Step, () => Promise<unknown>>;
+  takeErrors(): number;
+  close(): void;
+}
+
+async function openSteps(
   target: Target, options: AnatomyOptions,
-  /** `cold` is this target's own copy: the cold step takes its books from it, each once. */
+  /** `cold` is this target's own list: the cold step takes its books from it, each once. */
   books: { readonly readOnly: readonly string[]; readonly writtenOnly: readonly string[]; readonly rebuilt: readonly string[]; readonly cold: string[] },
-  touched: Set<string>, log: (line: string) => void,
-): Promise<Record<Step, StepCost>> {
+): Promise<TargetSteps> {
   const poster = createPoster(target.url, options.workers * 2);
   let version = 0;
   let errors = 0;
@@ -139,59 +152,77 @@ async function measureSteps(
     if (answer.status !== 200 || answer.body?.errors) errors++;
     return answer;
   };
-  try {
-    const firstPage = (await post(Q2_QUERY, {})).body!.data.books.edges.map((e: { node: { id: string; priceCents: number } }) => e.node);
-    const onFirstPage = firstPage.map((n: { id: string }) => n.id) as string[];
-    const low = Math.min(...firstPage.map((n: { priceCents: number }) => n.priceCents));
-    const high = Math.max(...firstPage.map((n: { priceCents: number }) => n.priceCents));
-    // Unique values per write, as in Q3; a first-page price stays within that page's range.
-    const writes = {
-      title: (id: string) => { touched.add(id); return post(SET_TITLE, { id, title: `anatomy ${++version}` }); },
-      price: (id: string, withinFirstPage = false) => {
-        touched.add(id);
-        return post(SET_PRICE, { id, price: withinFirstPage ? low + Math.floor(Math.random() * (high - low + 1)) : 1_000 + (++version % 4_000) });
-      },
-      review: (id: string) => post(ADD_REVIEW, { bookId: id }), // restoreCatalog deletes the reviews added
-    };
-    // The first page's books are written by the Q2 steps: none of the other sets may hold them.
-    const away = (set: readonly string[]) => set.filter((id) => !onFirstPage.includes(id));
-    const readOnly = away(books.readOnly);
-    const writtenOnly = away(books.writtenOnly);
-    const rebuilt = away(books.rebuilt);
-    const hit = () => post(Q1_QUERY, { id: pick(readOnly) });
-    const run: Record<Step, () => Promise<unknown>> = {
-      'hit': hit,
-      // false: no book left that nothing has read (the slice ends early rather than count a hit as cold).
-      'cold': async () => {
-        let id = books.cold.pop();
-        while (id !== undefined && onFirstPage.includes(id)) id = books.cold.pop();
-        if (id === undefined) return false;
-        await post(Q1_QUERY, { id });
-        return true;
-      },
-      'title+hit': async () => { await writes.title(pick(writtenOnly)); await hit(); },
-      'price+hit': async () => { await writes.price(pick(writtenOnly)); await hit(); },
-      'review+hit': async () => { await writes.review(pick(writtenOnly)); await hit(); },
-      'title+Q1': async () => { const id = pick(rebuilt); await writes.title(id); await post(Q1_QUERY, { id }); },
-      'price+Q1': async () => { const id = pick(rebuilt); await writes.price(id); await post(Q1_QUERY, { id }); },
-      'review+Q1': async () => { const id = pick(rebuilt); await writes.review(id); await post(Q1_QUERY, { id }); },
-      'title+Q2': async () => { await writes.title(pick(onFirstPage)); await post(Q2_QUERY, {}); },
-      'price+Q2': async () => { await writes.price(pick(onFirstPage), true); await post(Q2_QUERY, {}); },
-    };
-    // Steps take turns in short slices, round after round, so that a machine whose speed drifts
-    // (shared cores) shifts every step alike instead of the ones that happened to run late.
-    const totals = new Map<Step, { steps: number; errors: number; cpuMicros: number; statements: number; redisRoundTrips: number; responseCacheHits: number }>(
-      STEPS.map((step) => [step, { steps: 0, errors: 0, cpuMicros: 0, statements: 0, redisRoundTrips: 0, responseCacheHits: 0 }]));
-    const rounds = Math.max(1, Math.round(options.seconds / SLICE_SECONDS));
-    for (let round = 0; round < rounds; round++) {
-      for (const step of STEPS) {
-        const total = totals.get(step)!;
+  const firstPage = (await post(Q2_QUERY, {})).body!.data.books.edges.map((e: { node: { id: string; priceCents: number } }) => e.node);
+  const onFirstPage = firstPage.map((n: { id: string }) => n.id) as string[];
+  const low = Math.min(...firstPage.map((n: { priceCents: number }) => n.priceCents));
+  const high = Math.max(...firstPage.map((n: { priceCents: number }) => n.priceCents));
+  // Unique values per write, as in Q3; a first-page price stays within that page's range.
+  const writes = {
+    title: (id: string) => post(SET_TITLE, { id, title: `anatomy ${++version}` }),
+    price: (id: string, withinFirstPage = false) =>
+      post(SET_PRICE, { id, price: withinFirstPage ? low + Math.floor(Math.random() * (high - low + 1)) : 1_000 + (++version % 4_000) }),
+    review: (id: string) => post(ADD_REVIEW, { bookId: id }),
+  };
+  // The first page's books are written by the Q2 steps: none of the other sets may hold them.
+  const away = (set: readonly string[]) => set.filter((id) => !onFirstPage.includes(id));
+  const readOnly = away(books.readOnly);
+  const writtenOnly = away(books.writtenOnly);
+  const rebuilt = away(books.rebuilt);
+  const hit = () => post(Q1_QUERY, { id: pick(readOnly) });
+  const run: Record<Step, () => Promise<unknown>> = {
+    'hit': hit,
+    // false: no book left that nothing has read (the slice ends early rather than count a hit as cold).
+    'cold': async () => {
+      let id = books.cold.pop();
+      while (id !== undefined && onFirstPage.includes(id)) id = books.cold.pop();
+      if (id === undefined) return false;
+      await post(Q1_QUERY, { id });
+      return true;
+    },
+    'title+hit': async () => { await writes.title(pick(writtenOnly)); await hit(); },
+    'price+hit': async () => { await writes.price(pick(writtenOnly)); await hit(); },
+    'review+hit': async () => { await writes.review(pick(writtenOnly)); await hit(); },
+    'title+Q1': async () => { const id = pick(rebuilt); await writes.title(id); await post(Q1_QUERY, { id }); },
+    'price+Q1': async () => { const id = pick(rebuilt); await writes.price(id); await post(Q1_QUERY, { id }); },
+    'review+Q1': async () => { const id = pick(rebuilt); await writes.review(id); await post(Q1_QUERY, { id }); },
+    'title+Q2': async () => { await writes.title(pick(onFirstPage)); await post(Q2_QUERY, {}); },
+    'price+Q2': async () => { await writes.price(pick(onFirstPage), true); await post(Q2_QUERY, {}); },
+  };
+  return {
+    run,
+    takeErrors: () => {
+      const taken = errors;
+      errors = 0;
+      return taken;
+    },
+    close: () => poster.close(),
+  };
+}
+
+/**
+ * Steps and targets take turns in short slices, round after round (the targets' order rotating),
+ * so that a machine whose speed drifts (shared cores) shifts every step and every target alike
+ * instead of the ones that happened to run late.
+ */
+async function measureInTurns(
+  runs: readonly { readonly target: Target; readonly steps: TargetSteps }[], options: AnatomyOptions,
+): Promise<Record<Step, StepCost>[]> {
+  type Total = { steps: number; errors: number; cpuMicros: number; statements: number; redisRoundTrips: number; responseCacheHits: number };
+  const totals = runs.map(() => new Map<Step, Total>(
+    STEPS.map((step) => [step, { steps: 0, errors: 0, cpuMicros: 0, statements: 0, redisRoundTrips: 0, responseCacheHits: 0 }])));
+  const rounds = Math.max(1, Math.round(options.seconds / SLICE_SECONDS));
+  for (let round = 0; round < rounds; round++) {
+    for (const step of STEPS) {
+      for (let k = 0; k < runs.length; k++) {
+        const i = (k + round) % runs.length;
+        const { target, steps } = runs[i]!;
+        const total = totals[i]!.get(step)!;
         const before = await target.counters();
-        errors = 0;
+        steps.takeErrors();
         const end = performance.now() + (options.seconds / rounds) * 1000;
         await Promise.all(Array.from({ length: options.workers }, async () => {
           while (performance.now() < end) {
-            if ((await run[step]()) === false) break;
+            if ((await steps.run[step]()) === false) break;
             total.steps++;
           }
         }));
@@ -199,23 +230,22 @@ async function measureSteps(
         // lands before the counters are read: it is charged to this step, not the next.
         await sleep(SETTLE_MS);
         const after = await target.counters();
-        total.errors += errors;
+        total.errors += steps.takeErrors();
         for (const key of ['cpuMicros', 'statements', 'redisRoundTrips', 'responseCacheHits'] as const) total[key] += after[key] - before[key];
       }
     }
+  }
+  return totals.map((byStep) => {
     const result = {} as Record<Step, StepCost>;
-    for (const [step, total] of totals) {
+    for (const [step, total] of byStep) {
       const per = (n: number) => n / Math.max(1, total.steps);
       result[step] = {
         steps: total.steps, cpuMs: per(total.cpuMicros) / 1000, sql: per(total.statements), redisRoundTrips: per(total.redisRoundTrips),
         responseCacheHits: per(total.responseCacheHits), errors: total.errors,
       };
-      log(`  ${step}: ${total.steps} steps, ${result[step].cpuMs.toFixed(3)} ms CPU each`);
     }
     return result;
-  } finally {
-    poster.close();
-  }
+  });
 }
 
 /** The operations derived from the steps (differences), per target. */
@@ -239,7 +269,7 @@ export function formatAnatomy(result: AnatomyResult): string {
     '# Q3 anatomy: server CPU per operation',
     '',
     '`npm run bench:anatomy` (bench/suite/anatomy.ts): each operation measured on its own, '
-      + `${result.options.workers} concurrent loops, ${result.options.seconds} s per step in ${SLICE_SECONDS} s turns; operations are differences of steps (see the file's header). `
+      + `${result.options.workers} concurrent loops, ${result.options.seconds} s per step and target, steps and targets taking ${SLICE_SECONDS} s turns, each target on its own database; operations are differences of steps (see the file's header). `
       + "Apollo's rebuild rows should read ≈0: their distance from 0 is the noise.",
     '',
     `| operation | ${kinds.map((k) => `${TARGET_LABELS[k]} CPU ms`).join(' | ')} | ${kinds.map((k) => `${TARGET_LABELS[k]} SQL / Redis RT`).join(' | ')} |`,
