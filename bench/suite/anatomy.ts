@@ -91,7 +91,7 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
   const opened: { db: BenchDatabase; orm?: CatalogOrm; target?: Target; steps?: TargetSteps }[] = [];
   try {
     await redis.connect();
-    const runs: { kind: TargetKind; target: Target; steps: TargetSteps }[] = [];
+    const runs: { kind: TargetKind; target: Target; steps: TargetSteps; warm: () => Promise<unknown> }[] = [];
     for (const kind of options.targets) {
       const resources: (typeof opened)[number] = { db: await createBenchDatabase(options.databaseServerUrl) };
       opened.push(resources);
@@ -103,13 +103,14 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
       const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: resources.db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
       resources.target = target;
       log(`${TARGET_LABELS[kind]} at ${target.url}`);
-      if (options.sweepSeconds > 0) await sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
+      const warm = () => sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
+      await warm();
       resources.steps = await openSteps(target, options, {
         readOnly: third(0), writtenOnly: third(1), rebuilt: third(2),
         // Never warmed nor read by another step: the cold step reads each of them once.
         cold: order.slice(options.hotBooks).map((b) => catalog.gids[b]!),
       });
-      runs.push({ kind, target, steps: resources.steps });
+      runs.push({ kind, target, steps: resources.steps, warm });
     }
     const costs: AnatomyResult['costs'] = {};
     const measured = await measureInTurns(runs, options);
@@ -202,16 +203,19 @@ async function openSteps(
 /**
  * Steps and targets take turns in short slices, round after round (the targets' order rotating),
  * so that a machine whose speed drifts (shared cores) shifts every step and every target alike
- * instead of the ones that happened to run late.
+ * instead of the ones that happened to run late. Each round begins by asking again for the hot
+ * books (not measured): Apollo's answers expire after their maxAge (60 s), and a hit step must
+ * measure hits.
  */
 async function measureInTurns(
-  runs: readonly { readonly target: Target; readonly steps: TargetSteps }[], options: AnatomyOptions,
+  runs: readonly { readonly target: Target; readonly steps: TargetSteps; readonly warm: () => Promise<unknown> }[], options: AnatomyOptions,
 ): Promise<Record<Step, StepCost>[]> {
   type Total = { steps: number; errors: number; cpuMicros: number; statements: number; redisRoundTrips: number; responseCacheHits: number };
   const totals = runs.map(() => new Map<Step, Total>(
     STEPS.map((step) => [step, { steps: 0, errors: 0, cpuMicros: 0, statements: 0, redisRoundTrips: 0, responseCacheHits: 0 }])));
   const rounds = Math.max(1, Math.round(options.seconds / SLICE_SECONDS));
   for (let round = 0; round < rounds; round++) {
+    for (const { warm } of runs) await warm();
     for (const step of STEPS) {
       for (let k = 0; k < runs.length; k++) {
         const i = (k + round) % runs.length;
