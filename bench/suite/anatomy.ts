@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { openOrm, type CatalogOrm } from '../../src/orm/open-orm.ts';
+import { openOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
@@ -88,32 +88,30 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
   // Every target has a database of its own (seeded alike): its writes reach no other target's
   // change feed, and all the targets stay up so that their slices can take turns.
-  const opened: { db: BenchDatabase; orm?: CatalogOrm; target?: Target; steps?: TargetSteps }[] = [];
+  const runs: { kind: TargetKind; db: BenchDatabase; target?: Target; steps?: TargetSteps; warm?: () => Promise<unknown> }[] = [];
   try {
     await redis.connect();
-    const runs: { kind: TargetKind; target: Target; steps: TargetSteps; warm: () => Promise<unknown> }[] = [];
     for (const kind of options.targets) {
-      const resources: (typeof opened)[number] = { db: await createBenchDatabase(options.databaseServerUrl) };
-      opened.push(resources);
-      resources.orm = await openOrm({ databaseUrl: resources.db.url });
-      const { catalog } = await seedAndLoad(resources.orm, options.counts);
+      const run: (typeof runs)[number] = { kind, db: await createBenchDatabase(options.databaseServerUrl) };
+      runs.push(run);
+      const orm = await openOrm({ databaseUrl: run.db.url });
+      const { catalog } = await seedAndLoad(orm, options.counts).finally(() => orm.close(true));
       const order = zipfOrder(catalog.gids.length); // a fixed random permutation: ranks are spread over ids and prices
       const hot = order.slice(0, options.hotBooks);
       const third = (k: number) => hot.filter((_, i) => i % 3 === k).map((b) => catalog.gids[b]!);
-      const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: resources.db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
-      resources.target = target;
+      const target = await (options.isolate ? spawnTarget : startTarget)({ kind, databaseUrl: run.db.url, redisUrl: options.redisUrl, prefix: `${base}.${kind}` });
+      run.target = target;
       log(`${TARGET_LABELS[kind]} at ${target.url}`);
-      const warm = () => sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
-      await warm();
-      resources.steps = await openSteps(target, options, {
+      // Before each round (measureInTurns): the hot books, which every step but `cold` reads.
+      run.warm = () => sweepQ1(target.url, catalog, options.workers, options.sweepSeconds, { from: 0, to: options.hotBooks });
+      run.steps = await openSteps(target, options, {
         readOnly: third(0), writtenOnly: third(1), rebuilt: third(2),
         // Never warmed nor read by another step: the cold step reads each of them once.
         cold: order.slice(options.hotBooks).map((b) => catalog.gids[b]!),
       });
-      runs.push({ kind, target, steps: resources.steps, warm });
     }
+    const measured = await measureInTurns(runs.map(({ target, steps, warm }) => ({ target: target!, steps: steps!, warm: warm! })), options);
     const costs: AnatomyResult['costs'] = {};
-    const measured = await measureInTurns(runs, options);
     for (const [i, { kind }] of runs.entries()) {
       costs[kind] = measured[i]!;
       log(`${TARGET_LABELS[kind]}: ${STEPS.map((step) => `${step} ${measured[i]![step].cpuMs.toFixed(3)}`).join(', ')} (ms CPU per step)`);
@@ -121,10 +119,9 @@ export async function runAnatomy(options: AnatomyOptions): Promise<AnatomyResult
     const { log: _log, ...recorded } = options;
     return { options: recorded, costs };
   } finally {
-    for (const { db, orm, target, steps } of opened) {
+    for (const { db, target, steps } of runs) {
       steps?.close();
       await target?.close();
-      await orm?.close(true);
       await db.drop();
     }
     await unlinkPrefix(redis, base).catch(() => -1);
@@ -203,9 +200,9 @@ async function openSteps(
 /**
  * Steps and targets take turns in short slices, round after round (the targets' order rotating),
  * so that a machine whose speed drifts (shared cores) shifts every step and every target alike
- * instead of the ones that happened to run late. Each round begins by asking again for the hot
- * books (not measured): Apollo's answers expire after their maxAge (60 s), and a hit step must
- * measure hits.
+ * instead of the ones that happened to run late. Each round begins by asking for the hot books
+ * (not measured): the first round's ask warms the caches, the later ones keep Apollo's answers,
+ * which expire after their maxAge (60 s), from turning a hit step into misses.
  */
 async function measureInTurns(
   runs: readonly { readonly target: Target; readonly steps: TargetSteps; readonly warm: () => Promise<unknown> }[], options: AnatomyOptions,
