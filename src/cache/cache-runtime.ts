@@ -3,7 +3,7 @@ import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
 import { createKeyspace, epochChannel, epochKey, invalidatedChannel, type Keyspace } from './keyspace.ts';
 import { createLocalTier, type LocalTier, type LocalTierObserver } from './local-tier.ts';
-import { createFastReads, type FastReads } from './fast-reads.ts';
+import { createFastConnection, type FastConnection } from './fast-connection.ts';
 import { createNullStore } from './null-store.ts';
 import { COMMAND_TIMEOUT_MS, connectQuietly, createRedisClient, isClusterUrl, subscriberFor, type RedisClient } from './redis-client.ts';
 import { createRedisStore } from './redis-store.ts';
@@ -24,8 +24,8 @@ export interface CacheRuntimeOptions {
   readonly onRepaired?: (epoch: number) => void;
   /** How often the epoch is re-read in case an announcement was missed (ms). */
   readonly epochRefreshMs?: number;
-  /** Open the second connection for the whole-response cache's hits (fast-reads.ts); single Redis only. */
-  readonly fastReads?: boolean;
+  /** Open the second connection for the requests' commands (fast-connection.ts); single Redis only. */
+  readonly fastConnection?: boolean;
   /** An in-process LRU in front of Redis (see local-tier.ts); absent or max 0: none. */
   readonly localTier?: { readonly max: number; readonly ttlMs: number; readonly observer?: LocalTierObserver };
 }
@@ -33,8 +33,8 @@ export interface CacheRuntimeOptions {
 /** Everything a process needs to read through and invalidate the shared cache. */
 export interface CacheRuntime {
   readonly redis: RedisClient | null;
-  /** A second connection for the hits' MGETs (fast-reads.ts); null unless asked for, without Redis or on a cluster. */
-  readonly fastReads: FastReads | null;
+  /** A second connection for the requests' commands (fast-connection.ts); null unless asked for, without Redis or on a cluster. */
+  readonly fastConnection: FastConnection | null;
   readonly store: CacheStore;
   readonly epoch: Epoch;
   readonly keyspace: Keyspace;
@@ -56,13 +56,13 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
     redis.on('error', () => {}); // failures surface through the store observer, per operation
     await connectQuietly(redis);
   }
-  const fastReads = redis && options.fastReads && !isClusterUrl(options.redisUrl)
-    ? createFastReads(options.redisUrl, { timeoutMs: COMMAND_TIMEOUT_MS })
+  const fastConnection = redis && options.fastConnection && !isClusterUrl(options.redisUrl)
+    ? createFastConnection(options.redisUrl, { timeoutMs: COMMAND_TIMEOUT_MS })
     : null;
   // Until an epoch bump has retired what may be stale, this process must not read the cache.
   let repairPending = false;
   const breaker = createRedisBreaker(options.breaker);
-  const raw = redis ? createRedisStore(redis, options.store, breaker) : createNullStore();
+  const raw = redis ? createRedisStore(redis, options.store, breaker, fastConnection) : createNullStore();
   // Behind the gate: while a repair is pending or Redis is away, the tier is not even asked.
   const tierOptions = options.localTier;
   const localTier = redis && tierOptions && tierOptions.max > 0
@@ -109,14 +109,14 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   }
   redis?.on('ready', () => void repair());
   return {
-    redis, fastReads, store, epoch, keyspace, invalidator, localTier,
+    redis, fastConnection, store, epoch, keyspace, invalidator, localTier,
     usable: () => !repairPending && (redis === null || redis.status === 'ready'),
     async close() {
       clearTimeout(retry);
       breaker.shutdown();
       if (!redis) return;
       watcher?.stop();
-      await fastReads?.close();
+      await fastConnection?.close();
       await announced;
       await tierWatcher?.stop();
       try {

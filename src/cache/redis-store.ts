@@ -1,5 +1,6 @@
 import { announcedKeys, bypassedLookup, type CacheEntry, type CacheStore } from './cache-store.ts';
 import type CircuitBreaker from 'opossum';
+import { luaScript, type FastConnection } from './fast-connection.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
 import { createRedisBreaker } from './redis-breaker.ts';
 import { timedRoundTrip } from './round-trip.ts';
@@ -130,8 +131,16 @@ const LEASE_RESULTS = ['held', 'acquired', 'skipped'] as const;
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
+/** The scripts as the fast connection runs them, by SHA (the ioredis connection defines its own commands). */
+const FAST_SCRIPTS = {
+  cacheFillMany: luaScript(FILL_SCRIPT), cacheRelease: luaScript(RELEASE_SCRIPT),
+  cacheInvalidate: luaScript(INVALIDATE_SCRIPT), cacheLookup: luaScript(LOOKUP_SCRIPT),
+} as const;
+
 /**
- * CacheStore on one ioredis connection. Each method is one round trip (a single command, a script
+ * CacheStore on an ioredis connection — and on a single Redis, for lookups, fills, leases and
+ * invalidations, on the fast connection while it is ready (fast-connection.ts; the same commands
+ * and scripts, so the same atomicity: each operation goes all over one connection). Each method is one round trip (a single command, a script
  * or one pipeline); on a cluster `invalidate` takes two, as it needs the clock's new value before it
  * can write tombstones in other slots. A `lookup` is reported as a `getMany` round trip (it is the
  * loaders' read, with or without leases).
@@ -143,9 +152,12 @@ export function createRedisStore(
   redis: RedisClient,
   observer: StoreObserver = {},
   breaker: CircuitBreaker<[() => Promise<unknown>], unknown> = createRedisBreaker(),
+  /** A single Redis's second connection (fast-connection.ts): while it is ready, the hot operations take it. */
+  fast: FastConnection | null = null,
 ): CacheStore {
   redis.defineCommand('cacheFill', { numberOfKeys: 3, lua: FILL_SCRIPT });
-  redis.defineCommand('cacheRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+  // The scripts FAST_SCRIPTS names take their key count first (createRedisCommands' FastRoute).
+  redis.defineCommand('cacheRelease', { lua: RELEASE_SCRIPT });
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
   redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
   redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
@@ -162,7 +174,9 @@ export function createRedisStore(
   const timed = <T>(operation: StoreOperation, commands: number, run: () => Promise<T>): Promise<T> =>
     timedRoundTrip(observer, operation, commands, run, GUARDED.has(operation) ? breaker : undefined);
 
-  const commands = createRedisCommands(redis);
+  const commands = createRedisCommands(redis, { connection: fast, scripts: FAST_SCRIPTS });
+  /** One command or script, on the connection that carries it now. */
+  const one = async (command: RedisCommand): Promise<unknown> => (await commands.batch([command]))[0];
 
   /** Runs commands as one pipeline (one round trip); rejects if any command failed. */
   async function execPipeline(operation: StoreOperation, build: (p: RedisCommand[]) => void): Promise<unknown[]> {
@@ -192,12 +206,10 @@ export function createRedisStore(
         return { values: await getMany(keys), leases: reads.map(() => 'skipped' as const) };
       }
       try {
-        const run = (redis as unknown as { cacheLookup(n: number, ...args: (string | number)[]): Promise<[(string | null)[], number[]]> }).cacheLookup;
         const leaseKeys = reads.flatMap((r) => (r.lease ? [r.lease.key] : []));
         const ttlMs = Math.max(0, ...reads.map((r) => r.lease?.ttlMs ?? 0)); // one TTL for all: the longest asked
         const modes = reads.flatMap((r) => (r.lease ? ['l', r.lease.token] : r.initial !== undefined ? ['i', r.initial] : ['', '']));
-        const [values, flags] = await timed('getMany', 1, () => run.call(redis, keys.length + leaseKeys.length, ...keys, ...leaseKeys,
-          keys.length, ttlMs, ...modes));
+        const [values, flags] = await timed('getMany', 1, () => one({ name: 'cacheLookup', keys: [...keys, ...leaseKeys], args: [keys.length, ttlMs, ...modes] })) as [(string | null)[], number[]];
         return { values: keys.map((_, i) => values[i] ?? null), leases: keys.map((_, i) => LEASE_RESULTS[flags[i] ?? 2] ?? 'skipped') };
       } catch {
         return bypassedLookup(reads);
@@ -226,8 +238,8 @@ export function createRedisStore(
               p.push({ name: 'set', keys: [key], args: [value, 'EX', ttlSeconds] });
             }
           }
-          // A script with a variable number of keys takes their count first (single Redis only: no slot grouping).
-          if (many && many.keys.length > 0) p.push({ name: 'cacheFillMany', keys: [], args: [many.keys.length, ...many.keys, ...many.args] });
+          // One script for the whole batch: a single Redis only (its keys span slots).
+          if (many && many.keys.length > 0) p.push({ name: 'cacheFillMany', keys: many.keys, args: many.args });
         });
       } catch {
         // A dropped fill costs one later miss, never a failed request.
@@ -260,9 +272,8 @@ export function createRedisStore(
         const tombstoneKeys = [...entities.map((e) => e.tombstoneKey), ...rangeTombstoneKeys];
         const deleted = entities.flatMap((e) => [e.key, e.leaseKey]);
         const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...(epochKey ? [epochKey] : [])];
-        const run = (redis as unknown as { cacheInvalidate(n: number, ...args: (string | number)[]): Promise<string | null> }).cacheInvalidate;
-        const epoch = await timed('invalidate', 1, () => run.call(redis, keys.length, ...keys, tombstoneTtlMs, tombstoneKeys.length,
-          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0'));
+        const epoch = await timed('invalidate', 1, () => one({ name: 'cacheInvalidate', keys, args: [tombstoneTtlMs, tombstoneKeys.length,
+          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0'] })) as string | null;
         const value = epochKey ? Number(epoch ?? 0) : null;
         return { epoch: value !== null && Number.isSafeInteger(value) ? value : null };
       }

@@ -1,8 +1,8 @@
 import type { Dependencies } from './dependencies.ts';
 import { checkOf, checkPasses, createKnownAnswers, knownFromHeader, newBuildId, type AnswerHeader, type KnownAnswer } from './known-answers.ts';
-import type { FastReads } from './fast-reads.ts';
+import { luaScript, type FastConnection } from './fast-connection.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
-import { createRedisCommands } from './redis-commands.ts';
+import { createRedisCommands, type RedisCommand } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
 import { CHECKED_MAX_TTL_SECONDS } from './lifetimes.ts';
 import { timedRoundTrip } from './round-trip.ts';
@@ -140,7 +140,7 @@ if stale then return {2} end
 return {0}`;
 
 type LookupReply = [number, (string | number | (string | null)[])?, (number | (string | null)[])?];
-type ScriptRedis = RedisClient & { responseLookup(...keysAndCount: (string | number)[]): Promise<LookupReply> };
+const FAST_LOOKUP = { responseLookup: luaScript(LOOKUP_SCRIPT) };
 
 export function createRedisResponseStore(
   redis: RedisClient,
@@ -160,18 +160,18 @@ export function createRedisResponseStore(
      */
     knownMaxKeys?: number;
     /**
-     * The connection for the remembered answers' MGETs (fast-reads.ts), while it is ready; the
-     * `redis` connection otherwise.
+     * The connection for the lookups (MGETs and scripts) and saves (fast-connection.ts), while it
+     * is ready; the `redis` connection otherwise.
      */
-    fastReads?: FastReads | null;
+    fastConnection?: FastConnection | null;
   } = {},
 ): ResponseStore {
-  redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT });
-  const scripted = redis as ScriptRedis;
-  const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS, fastReads } = options;
-  const commands = createRedisCommands(redis);
-  /** A remembered answer's MGET: on the fast connection when it is up (the same keys, the same atomic MGET). */
-  const knownMget = (keys: readonly string[]) => (fastReads?.ready() ? fastReads.mget(keys) : commands.mget(keys));
+  redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT }); // its key count first
+  const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS, fastConnection } = options;
+  // Lookups and saves take the fast connection while it is up (the same commands, the same atomicity).
+  const commands = createRedisCommands(redis, { connection: fastConnection, scripts: FAST_LOOKUP });
+  const knownMget = commands.mget;
+  const one = async (command: RedisCommand): Promise<unknown> => (await commands.batch([command]))[0];
   const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;
 
   /** Remembers the build of an answer saved here or found by the script (with its dependencies line). */
@@ -274,7 +274,7 @@ export function createRedisResponseStore(
         // The dependencies line comes back too when this process remembers answers: it learns them.
         const withHeader = withDependencies || known !== null;
         const [status, raw, index] = await timed('responseLookup', (): Promise<LookupReply> =>
-          redis.isCluster ? lookupOnCluster(keys, withHeader) : scripted.responseLookup(keys.length, ...keys, clockKey?.() ?? '', withHeader ? '1' : ''));
+          redis.isCluster ? lookupOnCluster(keys, withHeader) : one({ name: 'responseLookup', keys, args: [clockKey?.() ?? '', withHeader ? '1' : ''] }) as Promise<LookupReply>);
         if (status === 1 && typeof raw === 'string') {
           const key = keys[(typeof index === 'number' ? index : 1) - 1]!;
           if (!withHeader) {
@@ -306,7 +306,7 @@ export function createRedisResponseStore(
       const header: AnswerHeader = { c: dependencies.clock, i: newBuildId(), t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] };
       const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt, x: response.expiresAt });
       try {
-        await timed('responseSave', () => redis.set(key, `${JSON.stringify(header)}\n${meta}\n${response.body}`, 'EX', ttl));
+        await timed('responseSave', () => one({ name: 'set', keys: [key], args: [`${JSON.stringify(header)}\n${meta}\n${response.body}`, 'EX', ttl] }));
         learn(key, header);
         return true;
       } catch {

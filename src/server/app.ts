@@ -87,7 +87,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     enabled: config.cacheEnabled, redisUrl: config.redisUrl, prefix: config.cachePrefix,
     store: observe.store, invalidator: observe.invalidator, onRepaired: observe.onRepaired,
     epochRefreshMs: config.epochRefreshMs,
-    fastReads: config.responseCache ?? true, // only with Redis: the runtime opens nothing with the cache off
+    fastConnection: true, // only with Redis: the runtime opens nothing with the cache off
     localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier },
   });
   const { store, keyspace, invalidator } = cache;
@@ -250,7 +250,7 @@ function responseStore(
   // The fast path holds with the tier too: a batch it answers from memory answers the oldest clock
   // its copies were read with (local-tier.ts), so an answer built from a copy whose invalidation is
   // still on its way records a clock older than that invalidation's, and takes the full check.
-  const shared = createRedisResponseStore(redis!, { observer, usable: cache.usable, clockKey: keyspace.clock, fastReads: cache.fastReads });
+  const shared = createRedisResponseStore(redis!, { observer, usable: cache.usable, clockKey: keyspace.clock, fastConnection: cache.fastConnection });
   if (!localTier) return shared;
   return createLocalResponses(shared, localTier, {
     max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, usable: cache.usable, epoch: cache.epoch.current, observer: onLocal,

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { openCacheRuntime, type CacheRuntime } from '../../src/cache/cache-runtime.ts';
-import { createFastReads, type FastReads } from '../../src/cache/fast-reads.ts';
+import { createFastConnection, luaScript, type FastConnection } from '../../src/cache/fast-connection.ts';
+import { createRedisStore } from '../../src/cache/redis-store.ts';
 import { COMMAND_TIMEOUT_MS } from '../../src/cache/redis-client.ts';
 import { createRedisResponseStore } from '../../src/cache/response-store.ts';
 import { RESPONSE_CACHE_HEADER } from '../../src/server/response-cache.ts';
@@ -19,14 +20,14 @@ async function until(what: string, check: () => boolean, ms = 3000): Promise<voi
   }
 }
 
-describe('the fast reads connection (fast-reads.ts)', () => {
+describe('the fast connection (fast-connection.ts)', () => {
   const prefix = `t.fast.${randomBytes(4).toString('hex')}`;
   let redis: Redis;
-  let reads: FastReads;
+  let reads: FastConnection;
 
   beforeAll(async () => {
     redis = new Redis(TEST_REDIS_URL);
-    reads = createFastReads(TEST_REDIS_URL, { timeoutMs: COMMAND_TIMEOUT_MS });
+    reads = createFastConnection(TEST_REDIS_URL, { timeoutMs: COMMAND_TIMEOUT_MS });
     await until('connected', () => reads.ready());
   });
   afterAll(async () => {
@@ -41,38 +42,58 @@ describe('the fast reads connection (fast-reads.ts)', () => {
     expect(await reads.mget([`${prefix}:a`, `${prefix}:b`, `${prefix}:c`])).toEqual(['first', null, '{"ü":"ünïcode"}']);
   });
 
+  it('runs a script by its SHA, loading it with EVAL the first time Redis does not know it', async () => {
+    // A script no one has run: Redis answers NOSCRIPT to its EVALSHA.
+    const script = luaScript(`-- ${prefix}\nredis.call('SET', KEYS[1], ARGV[1]) return {redis.call('GET', KEYS[1]), tonumber(ARGV[2]) + 1}`);
+    expect(await redis.script('EXISTS', script.sha)).toEqual([0]);
+    const sent = jest.spyOn(reads, 'command');
+    expect(await reads.script(script, [`${prefix}:s`], ['one', 41])).toEqual(['one', 42]);
+    expect(await redis.script('EXISTS', script.sha)).toEqual([1]);
+    expect(await reads.script(script, [`${prefix}:s`], ['two', 1])).toEqual(['two', 2]);
+    expect(await redis.get(`${prefix}:s`)).toBe('two');
+    sent.mockRestore();
+  });
+
+  it('sends any command, numbers as strings, and rejects with Redis’s own error', async () => {
+    expect(await reads.command(['SET', `${prefix}:n`, 'v', 'EX', 60])).toBe('OK');
+    expect(await reads.command(['SET', `${prefix}:n`, 'w', 'NX'])).toBeNull();
+    expect(await redis.ttl(`${prefix}:n`)).toBeGreaterThan(50);
+    await expect(reads.command(['INCR', `${prefix}:n`])).rejects.toThrow(/not an integer/);
+    expect(await reads.mget([`${prefix}:n`])).toEqual(['v']); // and the connection goes on
+  });
+
   it('is not ready once closed', async () => {
-    const other = createFastReads(TEST_REDIS_URL, { timeoutMs: COMMAND_TIMEOUT_MS });
+    const other = createFastConnection(TEST_REDIS_URL, { timeoutMs: COMMAND_TIMEOUT_MS });
     await until('connected', () => other.ready());
     await other.close();
     expect(other.ready()).toBe(false);
   });
 });
 
-describe('remembered answers read through the fast connection', () => {
+describe('the store and the response cache on the fast connection', () => {
   const prefix = `t.fastkn.${randomBytes(4).toString('hex')}`;
   let runtime: CacheRuntime;
   const roundTrips: StoreOperation[] = [];
 
   beforeAll(async () => {
-    runtime = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000, fastReads: true });
-    await until('the fast connection is ready', () => runtime.fastReads?.ready() === true);
+    runtime = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000, fastConnection: true });
+    await until('the fast connection is ready', () => runtime.fastConnection?.ready() === true);
   });
   afterAll(async () => {
     await runtime.close();
     await unlinkTestKeys(prefix);
   });
 
-  it('is opened only when asked for (the whole-response cache uses it; the CLIs do not)', async () => {
+  it('is opened only when asked for (the server uses it; the CLIs do not)', async () => {
     const plain = await openCacheRuntime({ enabled: true, redisUrl: TEST_REDIS_URL, prefix, epochRefreshMs: 600_000 });
-    expect(plain.fastReads).toBeNull();
+    expect(plain.fastConnection).toBeNull();
     await plain.close();
   });
 
   it('a hit is one MGET on the fast connection (none on ioredis, no script); while it is down, one on ioredis', async () => {
-    const fast = runtime.fastReads!;
+    const fast = runtime.fastConnection!;
     const store = createRedisResponseStore(runtime.redis!, {
-      usable: runtime.usable, clockKey: runtime.keyspace.clock, fastReads: fast,
+      usable: runtime.usable, clockKey: runtime.keyspace.clock, fastConnection: fast,
       observer: { roundTrip: (operation) => { roundTrips.push(operation); } },
     });
     const key = runtime.keyspace.response('fast-hit');
@@ -96,18 +117,57 @@ describe('remembered answers read through the fast connection', () => {
     fastMget.mockRestore();
     slowMget.mockRestore();
   });
+
+  it('lookups, fills, leases and invalidations run there too, each operation on one connection; while it is down, on ioredis', async () => {
+    const fast = runtime.fastConnection!;
+    const operations: StoreOperation[] = [];
+    const store = createRedisStore(runtime.redis!, { roundTrip: (operation) => { operations.push(operation); } }, undefined, fast);
+    const { keyspace } = runtime;
+    const ioredis = runtime.redis! as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const slow = ['cacheLookup', 'cacheFillMany', 'cacheInvalidate', 'set', 'get'].map((name) => jest.spyOn(ioredis as Record<string, () => unknown>, name));
+    const scripts = jest.spyOn(fast, 'script');
+    const commands = jest.spyOn(fast, 'command');
+
+    /** A miss takes its lease, fills under it, is read back, and is invalidated. */
+    async function cycle(id: number, token: string): Promise<void> {
+      const [value, tombstone, lease] = [keyspace.entity('Book', id), keyspace.tombstone('Book', id), keyspace.entityLease('Book', id)];
+      const found = await store.lookup([{ key: value, lease: { key: lease, token, ttlMs: 2000 } }]);
+      expect(found).toEqual({ values: [null], leases: ['acquired'] });
+      expect(await store.acquire([{ key: lease, token: `${token}.again`, ttlMs: 2000, valueKey: value }], [])).toEqual({ acquired: [false], values: [null], generations: [] });
+      await store.setMany([{ key: value, value: '{"v":7}', ttlSeconds: 60, guard: { tombstoneKey: tombstone, readClock: 0 }, lease: { key: lease, token } }]);
+      expect(await store.getMany([value, lease])).toEqual(['{"v":7}', null]); // filled, lease released
+      await store.invalidate({ entities: [{ key: value, tombstoneKey: tombstone, leaseKey: lease }], generationKeys: [], clockKey: keyspace.clock(), tombstoneTtlMs: 60_000 });
+      expect(await store.getMany([value])).toEqual([null]);
+      expect(operations).toEqual(['getMany', 'acquire', 'setMany', 'getMany', 'invalidate', 'getMany']);
+      operations.length = 0;
+    }
+
+    await cycle(7, 'fast-token');
+    expect(scripts.mock.calls.map(([script]) => script.sha)).toHaveLength(3); // lookup, fill, invalidate
+    expect(commands.mock.calls.map(([args]) => String(args[0]).toLowerCase())).toEqual(['set', 'get']); // the lease's SET NX and GET
+    expect(slow.map((spy) => spy.mock.calls.length)).toEqual([0, 0, 0, 0, 0]);
+
+    // Not ready (reconnecting): the same operations, the same results, over ioredis.
+    const ready = jest.spyOn(fast, 'ready').mockReturnValue(false);
+    scripts.mockClear();
+    commands.mockClear();
+    await cycle(8, 'slow-token');
+    expect([scripts.mock.calls.length, commands.mock.calls.length]).toEqual([0, 0]);
+    expect(slow.map((spy) => spy.mock.calls.length > 0)).toEqual([true, true, true, true, true]);
+    for (const spy of [ready, scripts, commands, ...slow]) spy.mockRestore();
+  });
 });
 
 // A Redis of the test's own: paused, then killed and restarted.
 describe('the fast connection fails fast', () => {
   let own: OwnRedis;
-  let reads: FastReads;
+  let reads: FastConnection;
   let admin: Redis;
   let stallCount = 0;
 
   beforeAll(async () => {
     own = await ownRedis();
-    reads = createFastReads(own.url, { timeoutMs: COMMAND_TIMEOUT_MS, onStall: () => { stallCount++; } });
+    reads = createFastConnection(own.url, { timeoutMs: COMMAND_TIMEOUT_MS, onStall: () => { stallCount++; } });
     admin = new Redis(own.url, { maxRetriesPerRequest: 0, retryStrategy: () => 100 });
     admin.on('error', () => {});
     await until('connected', () => reads.ready());
@@ -160,7 +220,7 @@ describe('a server with the whole-response cache', () => {
     try {
       await insertFixture(server.app.orm, { authors: 1, booksPerAuthor: 2, reviewsPerBook: 1 });
       const query = `{ book(id: "${gid('Book', 1)}") { title author { name } } }`;
-      const fast = server.app.cache.fastReads!;
+      const fast = server.app.cache.fastConnection!;
       await until('the fast connection is ready', () => fast.ready());
       expect((await server.gql(query)).headers.get(RESPONSE_CACHE_HEADER)).toBe('MISS');
       const fastMget = jest.spyOn(fast, 'mget');
