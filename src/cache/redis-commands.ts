@@ -20,6 +20,8 @@ export interface RedisCommands {
   mget(keys: readonly string[]): Promise<(string | null)[]>;
   /** Runs `commands` and answers their results in order; rejects if any command failed. */
   batch(commands: readonly RedisCommand[]): Promise<unknown[]>;
+  /** One command or script: `batch` of one. */
+  run(command: RedisCommand): Promise<unknown>;
 }
 
 /**
@@ -34,6 +36,8 @@ export interface FastRoute {
 /**
  * Single Redis: one MGET; a batch's commands sent in the order given, auto-pipelined (the client
  * is created with enableAutoPipelining) — one round trip each, shared with concurrent requests'.
+ * With a FastRoute whose connection is ready, the same commands go there instead (node-redis
+ * queues a turn's commands into one write too), each batch all on one connection.
  *
  * Cluster: a command may only name keys of one slot, so the work is grouped per slot — an MGET per
  * slot, a pipeline per slot — and all groups are sent at once (auto-pipelining turns the groups
@@ -47,6 +51,11 @@ export interface FastRoute {
  * invalidation — an epoch bump).
  */
 export function createRedisCommands(redis: RedisClient, fast: FastRoute = { connection: null }): RedisCommands {
+  const commands = multiKeyCommands(redis, fast);
+  return { ...commands, run: async (command) => (await commands.batch([command]))[0] };
+}
+
+function multiKeyCommands(redis: RedisClient, fast: FastRoute): Omit<RedisCommands, 'run'> {
   const scripts = fast.scripts ?? {};
   const variadic = new Set(Object.keys(scripts));
   if (!redis.isCluster) {

@@ -140,8 +140,8 @@ const FAST_SCRIPTS = {
 /**
  * CacheStore on an ioredis connection — and on a single Redis, for lookups, fills, leases and
  * invalidations, on the fast connection while it is ready (fast-connection.ts; the same commands
- * and scripts, so the same atomicity: each operation goes all over one connection). Each method is one round trip (a single command, a script
- * or one pipeline); on a cluster `invalidate` takes two, as it needs the clock's new value before it
+ * and scripts, so the same atomicity: each operation goes all over one connection). Each method
+ * is one round trip (a single command, a script or one pipeline); on a cluster `invalidate` takes two, as it needs the clock's new value before it
  * can write tombstones in other slots. A `lookup` is reported as a `getMany` round trip (it is the
  * loaders' read, with or without leases).
  * On a Redis Cluster, "one round trip" is one per node, concurrently (see redis-commands.ts); the
@@ -175,8 +175,6 @@ export function createRedisStore(
     timedRoundTrip(observer, operation, commands, run, GUARDED.has(operation) ? breaker : undefined);
 
   const commands = createRedisCommands(redis, { connection: fast, scripts: FAST_SCRIPTS });
-  /** One command or script, on the connection that carries it now. */
-  const one = async (command: RedisCommand): Promise<unknown> => (await commands.batch([command]))[0];
 
   /** Runs commands as one pipeline (one round trip); rejects if any command failed. */
   async function execPipeline(operation: StoreOperation, build: (p: RedisCommand[]) => void): Promise<unknown[]> {
@@ -209,7 +207,7 @@ export function createRedisStore(
         const leaseKeys = reads.flatMap((r) => (r.lease ? [r.lease.key] : []));
         const ttlMs = Math.max(0, ...reads.map((r) => r.lease?.ttlMs ?? 0)); // one TTL for all: the longest asked
         const modes = reads.flatMap((r) => (r.lease ? ['l', r.lease.token] : r.initial !== undefined ? ['i', r.initial] : ['', '']));
-        const [values, flags] = await timed('getMany', 1, () => one({ name: 'cacheLookup', keys: [...keys, ...leaseKeys], args: [keys.length, ttlMs, ...modes] })) as [(string | null)[], number[]];
+        const [values, flags] = await timed('getMany', 1, () => commands.run({ name: 'cacheLookup', keys: [...keys, ...leaseKeys], args: [keys.length, ttlMs, ...modes] })) as [(string | null)[], number[]];
         return { values: keys.map((_, i) => values[i] ?? null), leases: keys.map((_, i) => LEASE_RESULTS[flags[i] ?? 2] ?? 'skipped') };
       } catch {
         return bypassedLookup(reads);
@@ -272,7 +270,7 @@ export function createRedisStore(
         const tombstoneKeys = [...entities.map((e) => e.tombstoneKey), ...rangeTombstoneKeys];
         const deleted = entities.flatMap((e) => [e.key, e.leaseKey]);
         const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...(epochKey ? [epochKey] : [])];
-        const epoch = await timed('invalidate', 1, () => one({ name: 'cacheInvalidate', keys, args: [tombstoneTtlMs, tombstoneKeys.length,
+        const epoch = await timed('invalidate', 1, () => commands.run({ name: 'cacheInvalidate', keys, args: [tombstoneTtlMs, tombstoneKeys.length,
           deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0'] })) as string | null;
         const value = epochKey ? Number(epoch ?? 0) : null;
         return { epoch: value !== null && Number.isSafeInteger(value) ? value : null };

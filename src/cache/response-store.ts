@@ -2,7 +2,7 @@ import type { Dependencies } from './dependencies.ts';
 import { checkOf, checkPasses, createKnownAnswers, knownFromHeader, newBuildId, type AnswerHeader, type KnownAnswer } from './known-answers.ts';
 import { luaScript, type FastConnection } from './fast-connection.ts';
 import { MGET_ALL_LUA } from './mget-all-lua.ts';
-import { createRedisCommands, type RedisCommand } from './redis-commands.ts';
+import { createRedisCommands } from './redis-commands.ts';
 import type { RedisClient } from './redis-client.ts';
 import { CHECKED_MAX_TTL_SECONDS } from './lifetimes.ts';
 import { timedRoundTrip } from './round-trip.ts';
@@ -171,7 +171,6 @@ export function createRedisResponseStore(
   // Lookups and saves take the fast connection while it is up (the same commands, the same atomicity).
   const commands = createRedisCommands(redis, { connection: fastConnection, scripts: FAST_LOOKUP });
   const knownMget = commands.mget;
-  const one = async (command: RedisCommand): Promise<unknown> => (await commands.batch([command]))[0];
   const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;
 
   /** Remembers the build of an answer saved here or found by the script (with its dependencies line). */
@@ -274,7 +273,7 @@ export function createRedisResponseStore(
         // The dependencies line comes back too when this process remembers answers: it learns them.
         const withHeader = withDependencies || known !== null;
         const [status, raw, index] = await timed('responseLookup', (): Promise<LookupReply> =>
-          redis.isCluster ? lookupOnCluster(keys, withHeader) : one({ name: 'responseLookup', keys, args: [clockKey?.() ?? '', withHeader ? '1' : ''] }) as Promise<LookupReply>);
+          redis.isCluster ? lookupOnCluster(keys, withHeader) : commands.run({ name: 'responseLookup', keys, args: [clockKey?.() ?? '', withHeader ? '1' : ''] }) as Promise<LookupReply>);
         if (status === 1 && typeof raw === 'string') {
           const key = keys[(typeof index === 'number' ? index : 1) - 1]!;
           if (!withHeader) {
@@ -306,7 +305,7 @@ export function createRedisResponseStore(
       const header: AnswerHeader = { c: dependencies.clock, i: newBuildId(), t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] };
       const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt, x: response.expiresAt });
       try {
-        await timed('responseSave', () => one({ name: 'set', keys: [key], args: [`${JSON.stringify(header)}\n${meta}\n${response.body}`, 'EX', ttl] }));
+        await timed('responseSave', () => commands.run({ name: 'set', keys: [key], args: [`${JSON.stringify(header)}\n${meta}\n${response.body}`, 'EX', ttl] }));
         learn(key, header);
         return true;
       } catch {
