@@ -170,7 +170,6 @@ export function createRedisResponseStore(
   const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS, fastConnection } = options;
   // Lookups and saves take the fast connection while it is up (the same commands, the same atomicity).
   const commands = createRedisCommands(redis, { connection: fastConnection, scripts: FAST_LOOKUP });
-  const knownMget = commands.mget;
   const known = knownMaxKeys > 0 && !redis.isCluster ? createKnownAnswers(knownMaxKeys) : null;
 
   /** Remembers the build of an answer saved here or found by the script (with its dependencies line). */
@@ -200,7 +199,7 @@ export function createRedisResponseStore(
       reads.push(keys[i]!, ...(entry?.reads ?? []));
       return reads.length - 1 - (entry?.reads.length ?? 0);
     });
-    const values = await timed('responseLookup', () => knownMget(reads));
+    const values = await timed('responseLookup', () => commands.mget(reads));
     // As in the script: no clock yet reads as 0, and a clock still equal to the answer's means no
     // invalidation at all since it began to be built — current whatever its dependencies say.
     const clockNow = clock ? values[0] ?? '0' : null;
@@ -233,7 +232,7 @@ export function createRedisResponseStore(
     const clock = clockKey?.();
     if (!clock) return null;
     const reads = [clock, ...known.loaderReads, ...known.reads];
-    const values = await timed('responseLookup', () => knownMget(reads));
+    const values = await timed('responseLookup', () => commands.mget(reads));
     return { kind: 'invalidated', snapshot: new Map(reads.map((read, i) => [read, values[i] ?? null])) };
   }
 
