@@ -25,8 +25,8 @@ export interface RedisCommands {
 }
 
 /**
- * The fast connection (fast-connection.ts) and the scripts it may run: those named here, each defined
- * on the ioredis connection under the same name without `numberOfKeys` (its key count comes first).
+ * The fast connection (fast-connection.ts) and the scripts the commands may name: createRedisCommands
+ * defines each on the ioredis connection too, under the same name, its key count passed first.
  */
 export interface FastRoute {
   readonly connection: FastConnection | null | undefined;
@@ -51,6 +51,7 @@ export interface FastRoute {
  * invalidation — an epoch bump).
  */
 export function createRedisCommands(redis: RedisClient, fast: FastRoute = { connection: null }): RedisCommands {
+  for (const [name, { lua }] of Object.entries(fast.scripts ?? {})) redis.defineCommand(name, { lua });
   const commands = multiKeyCommands(redis, fast);
   return { ...commands, run: async (command) => (await commands.batch([command]))[0] };
 }

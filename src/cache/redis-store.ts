@@ -131,7 +131,7 @@ const LEASE_RESULTS = ['held', 'acquired', 'skipped'] as const;
 /** Releases a lease only if the token still holds it. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-/** The scripts as the fast connection runs them, by SHA (the ioredis connection defines its own commands). */
+/** The scripts a request's operations run, on whichever connection carries them (createRedisCommands' FastRoute). */
 const FAST_SCRIPTS = {
   cacheFillMany: luaScript(FILL_SCRIPT), cacheRelease: luaScript(RELEASE_SCRIPT),
   cacheInvalidate: luaScript(INVALIDATE_SCRIPT), cacheLookup: luaScript(LOOKUP_SCRIPT),
@@ -141,8 +141,8 @@ const FAST_SCRIPTS = {
  * CacheStore on an ioredis connection — and on a single Redis, for lookups, fills, leases and
  * invalidations, on the fast connection while it is ready (fast-connection.ts; the same commands
  * and scripts, so the same atomicity: each operation goes all over one connection). Each method
- * is one round trip (a single command, a script or one pipeline); on a cluster `invalidate` takes two, as it needs the clock's new value before it
- * can write tombstones in other slots. A `lookup` is reported as a `getMany` round trip (it is the
+ * is one round trip (a single command, a script or one pipeline); on a cluster `invalidate` takes
+ * two, as it needs the clock's new value before it can write tombstones in other slots. A `lookup` is reported as a `getMany` round trip (it is the
  * loaders' read, with or without leases).
  * On a Redis Cluster, "one round trip" is one per node, concurrently (see redis-commands.ts); the
  * observer still hears of one round trip per logical operation. Every script names keys of one
@@ -155,15 +155,11 @@ export function createRedisStore(
   /** A single Redis's second connection (fast-connection.ts): while it is ready, the hot operations take it. */
   fast: FastConnection | null = null,
 ): CacheStore {
+  // FAST_SCRIPTS are defined on ioredis by createRedisCommands (below); these run there only.
   redis.defineCommand('cacheFill', { numberOfKeys: 3, lua: FILL_SCRIPT });
-  // The scripts FAST_SCRIPTS names take their key count first (createRedisCommands' FastRoute).
-  redis.defineCommand('cacheRelease', { lua: RELEASE_SCRIPT });
   redis.defineCommand('cacheRaise', { numberOfKeys: 1, lua: RAISE_SCRIPT });
   redis.defineCommand('cacheTombstone', { numberOfKeys: 1, lua: TOMBSTONE_SCRIPT });
-  redis.defineCommand('cacheInvalidate', { lua: INVALIDATE_SCRIPT });
   redis.defineCommand('cacheClock', { numberOfKeys: 1, lua: CLOCK_SCRIPT });
-  redis.defineCommand('cacheFillMany', { lua: FILL_SCRIPT });
-  redis.defineCommand('cacheLookup', { lua: LOOKUP_SCRIPT });
 
   /**
    * Reads and fills go through the circuit breaker; invalidations and counters do not: refusing

@@ -166,7 +166,6 @@ export function createRedisResponseStore(
     fastConnection?: FastConnection | null;
   } = {},
 ): ResponseStore {
-  redis.defineCommand('responseLookup', { lua: LOOKUP_SCRIPT }); // its key count first
   const { observer = {}, usable = () => true, clockKey, knownMaxKeys = DEFAULT_KNOWN_MAX_KEYS, fastConnection } = options;
   // Lookups and saves take the fast connection while it is up (the same commands, the same atomicity).
   const commands = createRedisCommands(redis, { connection: fastConnection, scripts: FAST_LOOKUP });

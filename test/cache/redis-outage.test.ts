@@ -7,8 +7,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Redis crashes mid-load and comes back with its data (AOF): the cache must cost no request, and
 // what it held from before the outage must not be served once a write has been made meanwhile.
-// With the whole-response cache on, its hits go over a second connection (fast-connection.ts): it too
-// must fail fast, fall back, and reconnect by itself.
+// A request's Redis commands go over a second connection (fast-connection.ts), with the
+// whole-response cache on or off: it too must fail fast, fall back, and reconnect by itself.
 describe.each([false, true])('a Redis outage under load (whole-response cache: %s)', (responseCache) => {
   let redis: OwnRedis;
   let server: TestServer;
@@ -56,7 +56,7 @@ describe.each([false, true])('a Redis outage under load (whole-response cache: %
     await redis.start(); // comes back with the pre-outage entries, Book:1's old title among them
     for (let i = 0; i < 200 && !server.app.cache.usable(); i++) await sleep(50); // reconnect backoff is at most 2 s
     expect(server.app.cache.usable()).toBe(true);
-    if (responseCache) for (let i = 0; i < 100 && !server.app.cache.fastConnection!.ready(); i++) await sleep(50);
+    for (let i = 0; i < 100 && !server.app.cache.fastConnection!.ready(); i++) await sleep(50);
     await sleep(300);
     running = false;
     await Promise.all(readers);
@@ -68,7 +68,7 @@ describe.each([false, true])('a Redis outage under load (whole-response cache: %
     server.counters.reset();
     expect((await server.gql(READ)).data.book.title).toBe('Written during the outage');
     expect(server.counters.statements()).toEqual([]); // the cache serves again (refilled by the load)
-    if (responseCache) expect(server.app.cache.fastConnection!.ready()).toBe(true); // and its second connection is back
+    expect(server.app.cache.fastConnection!.ready()).toBe(true); // and its second connection is back
   }, 45_000);
 
   it('starts and serves with Redis down', async () => {
