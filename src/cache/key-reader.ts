@@ -14,6 +14,8 @@ export interface KeyReadResult {
   /** For a read with a lease: what the lookup did with it; `token` is the lease's when `acquired`. */
   readonly lease?: LookupLeaseResult;
   readonly token?: string;
+  /** Answered by a rebuild's snapshot (no round trip): an absent value is loaded without a lease. */
+  readonly fromSnapshot?: true;
 }
 
 export type KeyReader = DataLoader<KeyRead, KeyReadResult>;
@@ -28,9 +30,13 @@ export type KeyReader = DataLoader<KeyRead, KeyReadResult>;
  * `snapshot` (a rebuild's: ResponseLookup.snapshot) answers the keys it holds without a round trip,
  * as they were when the lookup read them all in one atomic script, before this request read
  * anything else — the clock with them, so a batch answered from it is versioned as of that read
- * (fills and the answer's dependencies alike). Only keys it does not hold go to the store (and a
- * key it holds as absent takes its lease by `acquire`, in the loader). A query does not invalidate
- * anything, so no own invalidation can be hidden by it.
+ * (fills and the answer's dependencies alike). Only keys it does not hold go to the store. A key
+ * it holds as absent is loaded from the database without a lease (`fromSnapshot`): taking one
+ * would cost the rebuild a round trip for what the versioned fill already makes safe, and the
+ * herd it guards against is small here — concurrent rebuilds of one answer in a process are one
+ * (the response cache's single flight), so each process reads such a row at most once (DESIGN.md:
+ * "others wait briefly or read the DB once"). A query does not invalidate anything, so no own
+ * invalidation can be hidden by the snapshot.
  */
 export function createKeyReader(store: CacheStore, snapshot?: ReadonlyMap<string, string | null>): KeyReader {
   return new DataLoader<KeyRead, KeyReadResult>(async (reads) => {
@@ -38,7 +44,7 @@ export function createKeyReader(store: CacheStore, snapshot?: ReadonlyMap<string
       const rest = reads.filter((read) => !snapshot.has(read.key));
       const fetched = rest.length > 0 ? await readFromStore(store, rest) : [];
       let next = 0;
-      return reads.map((read) => (snapshot.has(read.key) ? { value: snapshot.get(read.key) ?? null } : fetched[next++]!));
+      return reads.map((read) => (snapshot.has(read.key) ? { value: snapshot.get(read.key) ?? null, fromSnapshot: true } : fetched[next++]!));
     }
     return readFromStore(store, reads);
   }, { cache: false });

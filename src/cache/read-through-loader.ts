@@ -186,7 +186,8 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       return results;
     }
 
-    // Misses this batch loads itself: those without a lease to take, plus those whose lease it got
+    // Misses this batch loads itself: those without a lease to take (none, or a snapshot told them
+    // absent: see createKeyReader), plus those whose lease it got
     // (in the lookup, or below); `contended`: another filler holds the lease.
     const tokens = new Map<number, string>();
     const owned: number[] = [];
@@ -195,8 +196,8 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
     // and generations it could not create (a cluster): one more round trip takes them.
     const leased: number[] = [];
     for (const i of misses) {
-      const { lease, token } = read(offset + i);
-      if (!leases[i]) owned.push(i);
+      const { lease, token, fromSnapshot } = read(offset + i);
+      if (!leases[i] || fromSnapshot) owned.push(i); // see createKeyReader on snapshots
       else if (lease === 'acquired' && token) {
         tokens.set(i, token);
         owned.push(i);
