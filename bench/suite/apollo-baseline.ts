@@ -54,6 +54,8 @@ export interface ResponseCacheCounters {
   /** Round trips the plugin made to Redis through the KeyValueCache. */
   gets: number;
   sets: number;
+  /** Queries by operation name and result: `<name>:hit` / `<name>:miss` (targets.ts, TargetCounters.lookups). */
+  byOperation: Record<string, number>;
 }
 
 export interface ApolloBaseline {
@@ -85,14 +87,16 @@ export async function createApolloBaseline(options: ApolloBaselineOptions): Prom
   const keyv = createKeyv(options.redisUrl, { namespace: options.namespace });
   keyv.on('error', () => {}); // a failing Redis degrades to misses, as the plugin expects
 
-  const counters: ResponseCacheCounters = { hits: 0, misses: 0, gets: 0, sets: 0 };
+  const counters: ResponseCacheCounters = { hits: 0, misses: 0, gets: 0, sets: 0, byOperation: {} };
   const hitCounter: ApolloServerPlugin<GraphQLContext> = {
     async requestDidStart() {
       return {
-        async willSendResponse({ operation, metrics }) {
+        async willSendResponse({ operation, operationName, metrics }) {
           if (operation?.operation !== 'query') return;
           if (metrics.responseCacheHit) counters.hits++;
           else counters.misses++;
+          const key = `${operationName ?? 'other'}:${metrics.responseCacheHit ? 'hit' : 'miss'}`;
+          counters.byOperation[key] = (counters.byOperation[key] ?? 0) + 1;
         },
       };
     },

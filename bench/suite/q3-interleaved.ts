@@ -24,7 +24,7 @@ import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } 
 import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
 import { unlinkPrefix } from './suite.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
-import { createMixHistory, runMixed, runQ1, runQ2, sweepQ1, type Catalog, type MixHistory } from './workload.ts';
+import { createMixHistory, OPERATION_KINDS, runMixed, runQ1, runQ2, sweepQ1, type Catalog, type MixHistory, type OperationKind } from './workload.ts';
 
 export interface InterleavedOptions {
   readonly databaseServerUrl: string | undefined;
@@ -68,6 +68,10 @@ export interface TargetTotals {
   readonly redisCpuMsPerRequest: number | null;
   /** req/s of each round's slice. */
   readonly perRound: readonly number[];
+  /** Response-cache lookups by query and result (TargetCounters.lookups), over all slices. */
+  readonly lookups: Readonly<Record<string, number>>;
+  /** Mean latency of each kind of operation (ms), over all slices. */
+  readonly meanLatencyMs: Readonly<Record<OperationKind, number>>;
 }
 
 export interface InterleavedResult {
@@ -133,7 +137,11 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       log(`${TARGET_LABELS[run.kind]}: warm (${sweepBooks} books swept)`);
     }
 
-    const sums = runs.map(() => ({ requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, perRound: [] as number[] }));
+    const sums = runs.map(() => ({
+      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, perRound: [] as number[],
+      lookups: {} as Record<string, number>,
+      latency: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, { count: 0, totalMs: 0 }])) as Record<OperationKind, { count: number; totalMs: number }>,
+    }));
     for (let round = 0; round < options.rounds; round++) {
       for (let i = 0; i < runs.length; i++) {
         const at = (round + i) % runs.length; // the order rotates: no target always follows the same one
@@ -160,6 +168,12 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         sum.rt += after.redisRoundTrips - before.redisRoundTrips;
         sum.redisCpu += redisAfter - redisBefore;
         sum.perRound.push(mix.reqPerSec);
+        for (const [key, n] of Object.entries(after.lookups)) sum.lookups[key] = (sum.lookups[key] ?? 0) + n - (before.lookups[key] ?? 0);
+        for (const kind of OPERATION_KINDS) {
+          const { count, meanMs } = mix.latencyByKind[kind];
+          sum.latency[kind].count += count;
+          sum.latency[kind].totalMs += count * meanMs;
+        }
         log(`round ${round + 1}/${options.rounds}, ${TARGET_LABELS[run.kind]}: ${mix.reqPerSec.toFixed(0)} req/s, stale ${mix.staleReads}, errors ${mix.errors}, ` +
           `from cache: Q1 ${percent(mix.cachedByKind.Q1, mix.latencyByKind.Q1.count)}, Q2 ${percent(mix.cachedByKind.Q2, mix.latencyByKind.Q2.count)}`);
       }
@@ -174,6 +188,8 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
           cpuMsPerRequest: options.isolate ? s.cpu / 1000 / s.requests : null,
           sqlPerRequest: s.sql / s.requests, redisRoundTripsPerRequest: s.rt / s.requests,
           redisCpuMsPerRequest: Number.isFinite(s.redisCpu) ? s.redisCpu * 1000 / s.requests : null, perRound: s.perRound,
+          lookups: s.lookups,
+          meanLatencyMs: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, s.latency[kind].totalMs / s.latency[kind].count])) as Record<OperationKind, number>,
         };
       }),
     };
@@ -205,6 +221,28 @@ export function formatInterleaved(result: InterleavedResult): string {
     const spread = `${fixed(ratios[0]!)} – ${fixed(ratios[Math.floor(ratios.length / 2)]!)} – ${fixed(ratios.at(-1)!)}`;
     lines.push(`| ${TARGET_LABELS[t.target]} | ${rate(t).toFixed(0)} | ${fixed(rate(t) / rate(reference))}× | ${spread} | ${fixed(t.cpuMsPerRequest, 3)} | ` +
       `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${fixed(t.redisCpuMsPerRequest, 3)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
+  }
+  lines.push(
+    '',
+    'Where reads went past the response cache, as a share of each query\'s lookups: answers built new (never built, or ' +
+      'past their time to live — for Q2 mostly pages after a cursor that a write moved: a page that gains or loses a row ' +
+      'ends at another row, so the walk goes on under cursors never asked for), and answers rebuilt because a write ' +
+      'changed what they were built from (ours only: Apollo\'s response cache serves those stale). Latency: mean per ' +
+      'operation, in the closed loop of all workers.',
+    '',
+    '| target | Q1 built new | Q1 rebuilt | Q2 built new | Q2 rebuilt | latency Q1 / Q2 / write (ms) |',
+    '|---|---:|---:|---:|---:|---:|',
+  );
+  for (const t of totals) {
+    const share = (query: string, results: readonly string[]) => {
+      const all = Object.entries(t.lookups).filter(([key]) => key.startsWith(`${query}:`)).reduce((n, [, v]) => n + v, 0);
+      const some = results.reduce((n, result) => n + (t.lookups[`${query}:${result}`] ?? 0), 0);
+      return all > 0 ? `${fixed(100 * some / all, 1)}%` : '–';
+    };
+    const apollo = t.target === 'apollo';
+    const latency = OPERATION_KINDS.map((kind) => fixed(t.meanLatencyMs[kind], 1)).join(' / ');
+    lines.push(`| ${TARGET_LABELS[t.target]} | ${share('Q1', apollo ? ['miss'] : ['absent'])} | ${apollo ? '–' : share('Q1', ['invalidated'])} | ` +
+      `${share('Q2', apollo ? ['miss'] : ['absent'])} | ${apollo ? '–' : share('Q2', ['invalidated'])} | ${latency} |`);
   }
   lines.push('', `Run: ${result.date}.`, '');
   return lines.join('\n');

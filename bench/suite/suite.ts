@@ -214,7 +214,7 @@ async function measure(target: Target, scenario: Scenario, options: SuiteOptions
   const before = await target.counters();
   const load = await run();
   const after = await target.counters();
-  const delta = (key: keyof TargetCounters) => after[key] - before[key];
+  const delta = (key: Exclude<keyof TargetCounters, 'lookups'>) => after[key] - before[key];
   const per = (n: number) => (load.requests > 0 ? n / load.requests : Number.NaN);
   const lookups = delta('responseCacheHits') + delta('responseCacheMisses');
   const mix = 'staleReads' in load ? (load as MixResult) : null;

@@ -16,10 +16,20 @@
  * onQuery hook) and the Redis round trips of its cache.
  */
 import { spawn } from 'node:child_process';
+import { hash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../../src/server/app.ts';
 import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import { createApolloBaseline } from './apollo-baseline.ts';
+import { Q1_QUERY, Q2_QUERY } from './workload.ts';
+
+/** The suite's queries by their text's SHA-256 (what our response cache names them by). */
+const QUERY_NAMES = new Map([[hash('sha256', Q1_QUERY, 'hex'), 'Q1'], [hash('sha256', Q2_QUERY, 'hex'), 'Q2']]);
+
+function countLookup(lookups: Record<string, number>, query: string, result: string): void {
+  const key = `${query}:${result}`;
+  lookups[key] = (lookups[key] ?? 0) + 1;
+}
 
 export const TARGET_KINDS = ['ours', 'oursTier', 'loadersOnly', 'cacheOff', 'apollo'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
@@ -54,6 +64,12 @@ export interface TargetCounters {
   /** A response cache (ours or Apollo's): queries answered from it / not. */
   responseCacheHits: number;
   responseCacheMisses: number;
+  /**
+   * Response-cache lookups by query and result, `<Q1|Q2|other>:<result>`: ours `hit`, `absent` (never
+   * built, or expired), `invalidated` (a write changed what it was built from: rebuilt), Apollo's
+   * `hit` or `miss`. Where a target's reads go past its cache, and why.
+   */
+  lookups: Record<string, number>;
   /** CPU time of the target's process (user + system, µs): its own cost when it runs in its own process. */
   cpuMicros: number;
 }
@@ -69,7 +85,7 @@ const TRANSACTION_CONTROL = /^\s*(begin|start transaction|commit|rollback|savepo
 
 /** Starts a target in this process. */
 export async function startTarget(config: TargetConfig): Promise<Target> {
-  const counters: TargetCounters = { statements: 0, transactionControl: 0, redisRoundTrips: 0, responseCacheHits: 0, responseCacheMisses: 0, cpuMicros: 0 };
+  const counters: TargetCounters = { statements: 0, transactionControl: 0, redisRoundTrips: 0, responseCacheHits: 0, responseCacheMisses: 0, lookups: {}, cpuMicros: 0 };
   const cpu = () => {
     const { user, system } = process.cpuUsage();
     return user + system;
@@ -85,7 +101,7 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
       kind: config.kind, url,
       async counters() {
         const rc = baseline.responseCache;
-        return { ...counters, redisRoundTrips: rc.gets + rc.sets, responseCacheHits: rc.hits, responseCacheMisses: rc.misses, cpuMicros: cpu() };
+        return { ...counters, redisRoundTrips: rc.gets + rc.sets, responseCacheHits: rc.hits, responseCacheMisses: rc.misses, lookups: { ...rc.byOperation }, cpuMicros: cpu() };
       },
       close: () => baseline.close(),
     };
@@ -100,11 +116,17 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
     {
       onQuery,
       store: { roundTrip: () => { counters.redisRoundTrips++; } },
-      responseCache: { lookup: (result) => { if (result === 'hit') counters.responseCacheHits++; else counters.responseCacheMisses++; } },
+      responseCache: {
+        lookup(result, queryHash) {
+          if (result === 'hit') counters.responseCacheHits++;
+          else counters.responseCacheMisses++;
+          countLookup(counters.lookups, QUERY_NAMES.get(queryHash) ?? 'other', result);
+        },
+      },
     },
   );
   const url = await app.listen(0);
-  return { kind: config.kind, url, counters: async () => ({ ...counters, cpuMicros: cpu() }), close: () => app.close() };
+  return { kind: config.kind, url, counters: async () => ({ ...counters, lookups: { ...counters.lookups }, cpuMicros: cpu() }), close: () => app.close() };
 }
 
 // --- The same target in a child process ------------------------------------------------------------

@@ -121,9 +121,9 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       store: responseStore(cache, observe.store, config, metrics.localResponses),
       keyspace, epoch: cache.epoch.current, scope, retentionSeconds: config.responseCacheTtlSeconds ?? RESPONSE_MAX_TTL_SECONDS,
       observer: {
-        lookup(result) {
+        lookup(result, queryHash) {
           metrics.responseLookup(result);
-          hooks.responseCache?.lookup?.(result);
+          hooks.responseCache?.lookup?.(result, queryHash);
         },
         saved() {
           metrics.responseSaved();

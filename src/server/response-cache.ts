@@ -17,6 +17,8 @@ export interface ResponseCachePlan {
   readonly privateKey: string | null;
   /** The epoch the keys were computed in: an answer built across a bump is not stored. */
   readonly epoch: number;
+  /** The operation's text as hex SHA-256 (OperationRequest.queryHash): which query, for observers. */
+  readonly queryHash: string;
   /** Told by the loaders what the answer is built from. */
   readonly recorder: DependencyRecorder;
   /** Set by the Apollo plugin when the answer may be stored: under which key, for how long. */
@@ -30,7 +32,8 @@ export interface ResponseCachePlan {
 }
 
 export interface ResponseCacheObserver {
-  lookup?(result: ResponseLookup['kind']): void;
+  /** `queryHash`: see ResponseCachePlan (benchmarks tell their queries apart by it; metrics do not). */
+  lookup?(result: ResponseLookup['kind'], queryHash: string): void;
   saved?(): void;
   /** A miss waited for an identical request building its answer: then hit (served) or not (built). */
   followed?(outcome: 'served' | 'built'): void;
@@ -112,6 +115,7 @@ export function createResponseCache(options: {
         publicKey: keyspace.response(hash),
         privateKey: viewer === null ? null : keyspace.response(hash, `a${viewer}`),
         epoch: epoch(),
+        queryHash: operation.queryHash,
         recorder: createDependencyRecorder(),
       };
     },
@@ -125,7 +129,7 @@ export function createResponseCache(options: {
         const flight = plan.privateKey ?? plan.publicKey;
         const leader = building.get(flight);
         if (!leader) {
-          observer.lookup?.(found.kind);
+          observer.lookup?.(found.kind, plan.queryHash);
           lead(plan, res, flight);
           plan.mark = found.mark;
           plan.snapshot = found.snapshot;
@@ -139,7 +143,7 @@ export function createResponseCache(options: {
       }
       // One result per request, its last: a follower served after waiting counts as a hit, not as
       // a miss and then a hit.
-      observer.lookup?.(found.kind);
+      observer.lookup?.(found.kind, plan.queryHash);
       if (found.kind !== 'hit') {
         plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
         if (found.kind !== 'unavailable') plan.snapshot = found.snapshot;

@@ -24,6 +24,15 @@ test('Q3 slices alternate between targets, each with its own database, its write
     expect(t.cachedReads).toBeLessThanOrEqual(t.reads);
     expect(t.redisCpuMsPerRequest).toBeGreaterThan(0); // Redis's own CPU, read with INFO around each slice
   }
+  // Every query the mix sent was looked up in the response cache, under the query it is (Q1 or Q2),
+  // and each lookup's result counted: hits for both; rebuilds for ours only (a write changed the answer).
+  const lookups = (t: typeof ours) => Object.entries(t!.lookups).reduce((n, [, v]) => n + v, 0);
+  expect(lookups(ours)).toBe(ours!.reads);
+  expect(lookups(apollo)).toBe(apollo!.reads);
+  for (const t of [ours!, apollo!]) expect([t.lookups['Q1:hit']! > 0, t.lookups['Q2:hit']! > 0]).toEqual([true, true]);
+  expect(ours!.lookups['Q1:invalidated']).toBeGreaterThan(0);
+  expect(Object.keys(apollo!.lookups).every((key) => /^Q[12]:(hit|miss)$/.test(key))).toBe(true);
+  expect(ours!.meanLatencyMs.write).toBeGreaterThan(0);
   expect(ours!.staleReads).toBe(0);
   expect(apollo!.staleReads).toBeGreaterThan(0); // it never invalidates: the check sees it
   expect(ours!.cpuMsPerRequest).toBeNull(); // in this process: not its own CPU
