@@ -58,6 +58,12 @@ export interface ResponseCacheCounters {
   byOperation: Record<string, number>;
 }
 
+/** Counts one response-cache lookup as `<query>:<result>` (ResponseCacheCounters.byOperation, TargetCounters.lookups). */
+export function countLookup(lookups: Record<string, number>, query: string, result: string): void {
+  const key = `${query}:${result}`;
+  lookups[key] = (lookups[key] ?? 0) + 1;
+}
+
 export interface ApolloBaseline {
   readonly orm: CatalogOrm;
   readonly responseCache: ResponseCacheCounters;
@@ -95,8 +101,7 @@ export async function createApolloBaseline(options: ApolloBaselineOptions): Prom
           if (operation?.operation !== 'query') return;
           if (metrics.responseCacheHit) counters.hits++;
           else counters.misses++;
-          const key = `${operationName ?? 'other'}:${metrics.responseCacheHit ? 'hit' : 'miss'}`;
-          counters.byOperation[key] = (counters.byOperation[key] ?? 0) + 1;
+          countLookup(counters.byOperation, operationName ?? 'other', metrics.responseCacheHit ? 'hit' : 'miss');
         },
       };
     },

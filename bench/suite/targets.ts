@@ -20,16 +20,11 @@ import { hash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createApp } from '../../src/server/app.ts';
 import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
-import { createApolloBaseline } from './apollo-baseline.ts';
+import { countLookup, createApolloBaseline } from './apollo-baseline.ts';
 import { Q1_QUERY, Q2_QUERY } from './workload.ts';
 
 /** The suite's queries by their text's SHA-256 (what our response cache names them by). */
 const QUERY_NAMES = new Map([[hash('sha256', Q1_QUERY, 'hex'), 'Q1'], [hash('sha256', Q2_QUERY, 'hex'), 'Q2']]);
-
-function countLookup(lookups: Record<string, number>, query: string, result: string): void {
-  const key = `${query}:${result}`;
-  lookups[key] = (lookups[key] ?? 0) + 1;
-}
 
 export const TARGET_KINDS = ['ours', 'oursTier', 'loadersOnly', 'cacheOff', 'apollo'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];

@@ -186,9 +186,9 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       return results;
     }
 
-    // Misses this batch loads itself: those without a lease to take (none, or a snapshot told them
-    // absent: see createKeyReader), plus those whose lease it got
-    // (in the lookup, or below); `contended`: another filler holds the lease.
+    // Misses this batch loads itself: those without a lease to take (none, or a rebuild's snapshot
+    // told them absent: see createKeyReader), plus those whose lease it got (in the lookup, or
+    // below); `contended`: another filler holds the lease.
     const tokens = new Map<number, string>();
     const owned: number[] = [];
     const contended: number[] = [];
