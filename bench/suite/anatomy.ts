@@ -23,6 +23,8 @@
  * hits of stale answers, so its rebuild rows should read ≈0 — how far they are from 0 is the
  * noise of the differences. Full run: PostgreSQL, the suite's 1k/20k/100k
  * seed; writes bench/results/q3-anatomy.md. `--smoke`: tiny data on SQLite, ~0.3 s steps.
+ * `--profile`: V8's sampling profiler runs in each target's process during its slices
+ * (cpu-profile.ts), and the report adds each operation's CPU by part (package, file, V8 entry).
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +35,7 @@ import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
 import { unlinkPrefix } from './suite.ts';
+import { addSelfTime, type SelfTime } from './cpu-profile.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
 import { ADD_REVIEW, createPoster, Q1_QUERY, Q2_QUERY, SET_PRICE, SET_TITLE, sweepQ1, zipfOrder } from './workload.ts';
 
@@ -51,6 +54,11 @@ export interface AnatomyOptions {
   readonly sweepSeconds: number;
   readonly isolate: boolean;
   readonly targets: readonly TargetKind[];
+  /**
+   * Profile each slice (V8's sampling profiler in the target's process) and report where each
+   * operation's CPU goes. The profiler's own cost is in the CPU columns then: compare within a run.
+   */
+  readonly profile?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -75,6 +83,8 @@ export interface StepCost {
   readonly redisRoundTrips: number;
   readonly responseCacheHits: number;
   readonly errors: number;
+  /** With `profile`: the target's self time per part over all of the step's slices, in µs (cpu-profile.ts). */
+  readonly selfTime?: SelfTime;
 }
 
 export interface AnatomyResult {
@@ -207,9 +217,9 @@ async function openSteps(
 async function measureInTurns(
   runs: readonly { readonly target: Target; readonly steps: TargetSteps; readonly warm: () => Promise<unknown> }[], options: AnatomyOptions,
 ): Promise<Record<Step, StepCost>[]> {
-  type Total = { steps: number; errors: number; cpuMicros: number; statements: number; redisRoundTrips: number; responseCacheHits: number };
+  type Total = { steps: number; errors: number; cpuMicros: number; statements: number; redisRoundTrips: number; responseCacheHits: number; selfTime: SelfTime };
   const totals = runs.map(() => new Map<Step, Total>(
-    STEPS.map((step) => [step, { steps: 0, errors: 0, cpuMicros: 0, statements: 0, redisRoundTrips: 0, responseCacheHits: 0 }])));
+    STEPS.map((step) => [step, { steps: 0, errors: 0, cpuMicros: 0, statements: 0, redisRoundTrips: 0, responseCacheHits: 0, selfTime: {} }])));
   const rounds = Math.max(1, Math.round(options.seconds / SLICE_SECONDS));
   for (let round = 0; round < rounds; round++) {
     for (const { warm } of runs) await warm();
@@ -220,6 +230,7 @@ async function measureInTurns(
         const total = totals[i]!.get(step)!;
         const before = await target.counters();
         steps.takeErrors();
+        if (options.profile) await target.profile('start');
         const end = performance.now() + (options.seconds / rounds) * 1000;
         await Promise.all(Array.from({ length: options.workers }, async () => {
           while (performance.now() < end) {
@@ -230,6 +241,7 @@ async function measureInTurns(
         // What the slice set going after its answers (the change feed's repeat, deferred fills)
         // lands before the counters are read: it is charged to this step, not the next.
         await sleep(SETTLE_MS);
+        if (options.profile) addSelfTime(total.selfTime, await target.profile('stop'));
         const after = await target.counters();
         total.errors += steps.takeErrors();
         for (const key of ['cpuMicros', 'statements', 'redisRoundTrips', 'responseCacheHits'] as const) total[key] += after[key] - before[key];
@@ -243,24 +255,38 @@ async function measureInTurns(
       result[step] = {
         steps: total.steps, cpuMs: per(total.cpuMicros) / 1000, sql: per(total.statements), redisRoundTrips: per(total.redisRoundTrips),
         responseCacheHits: per(total.responseCacheHits), errors: total.errors,
+        ...(options.profile ? { selfTime: total.selfTime } : {}),
       };
     }
     return result;
   });
 }
 
+/** Each operation of the report: a step, minus another (the part of the step that is not the operation). */
+const WRITES = ['title', 'price', 'review'] as const;
+export const OPERATIONS: readonly { readonly name: string; readonly step: Step; readonly minus?: Step }[] = [
+  { name: 'hit (Q1)', step: 'hit' },
+  { name: 'miss (Q1 of a book never read)', step: 'cold' },
+  ...WRITES.map((k) => ({ name: `write: ${k}`, step: `${k}+hit` as const, minus: 'hit' as const })),
+  ...WRITES.map((k) => ({ name: `Q1 rebuild after a ${k} write`, step: `${k}+Q1` as const, minus: `${k}+hit` as const })),
+  ...(['title', 'price'] as const).map((k) => ({ name: `Q2 page rebuild after a ${k} write`, step: `${k}+Q2` as const, minus: `${k}+hit` as const })),
+];
+
 /** The operations derived from the steps (differences), per target. */
 export function operations(costs: Record<Step, StepCost>): { name: string; cpuMs: number; sql: number; redisRoundTrips: number }[] {
-  const minus = (a: StepCost, b: StepCost) => ({ cpuMs: a.cpuMs - b.cpuMs, sql: a.sql - b.sql, redisRoundTrips: a.redisRoundTrips - b.redisRoundTrips });
-  const kinds = ['title', 'price', 'review'] as const;
-  const { cpuMs, sql, redisRoundTrips } = costs.hit;
-  return [
-    { name: 'hit (Q1)', cpuMs, sql, redisRoundTrips },
-    { name: 'miss (Q1 of a book never read)', cpuMs: costs.cold.cpuMs, sql: costs.cold.sql, redisRoundTrips: costs.cold.redisRoundTrips },
-    ...kinds.map((k) => ({ name: `write: ${k}`, ...minus(costs[`${k}+hit`], costs.hit) })),
-    ...kinds.map((k) => ({ name: `Q1 rebuild after a ${k} write`, ...minus(costs[`${k}+Q1`], costs[`${k}+hit`]) })),
-    ...(['title', 'price'] as const).map((k) => ({ name: `Q2 page rebuild after a ${k} write`, ...minus(costs[`${k}+Q2`], costs[`${k}+hit`]) })),
-  ];
+  return OPERATIONS.map(({ name, step, minus }) => {
+    const of = (key: 'cpuMs' | 'sql' | 'redisRoundTrips') => costs[step][key] - (minus ? costs[minus][key] : 0);
+    return { name, cpuMs: of('cpuMs'), sql: of('sql'), redisRoundTrips: of('redisRoundTrips') };
+  });
+}
+
+/** Where each operation's CPU goes: self time per part (ms per operation), from the steps' profiles. */
+export function operationParts(costs: Record<Step, StepCost>): { name: string; parts: [string, number][] }[] {
+  const perStep = (step: Step): SelfTime => addSelfTime({}, costs[step].selfTime ?? {}, 1 / 1000 / Math.max(1, costs[step].steps));
+  return OPERATIONS.map(({ name, step, minus }) => {
+    const parts = addSelfTime(perStep(step), minus ? perStep(minus) : {}, -1);
+    return { name, parts: Object.entries(parts).sort((a, b) => b[1] - a[1]) };
+  });
 }
 
 export function formatAnatomy(result: AnatomyResult): string {
@@ -283,11 +309,32 @@ export function formatAnatomy(result: AnatomyResult): string {
     '',
     `Errors: ${kinds.map((k) => `${TARGET_LABELS[k]} ${Object.values(result.costs[k]!).reduce((n, c) => n + c.errors, 0)}`).join(', ')}.`,
     `Run: ${new Date().toISOString()}, ${result.options.databaseServerUrl ? 'PostgreSQL' : 'SQLite'}, ${result.options.counts.books} books.`,
+    ...(result.options.profile ? formatParts(result) : []),
   ];
   return `${lines.join('\n')}\n`;
 }
 
-const USAGE = 'usage: node bench/suite/anatomy.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--workers N] [--seconds S] [--targets ours,oursTier,apollo] [--out FILE]';
+/** How many parts each operation lists (the largest by self time; the rest are summed). */
+const TOP_PARTS = 8;
+
+/** `--profile`: each operation's CPU by part, per target (ms per operation; a difference of two steps can be negative). */
+function formatParts(result: AnatomyResult): string[] {
+  const lines = ['', "## Where each operation's CPU goes (`--profile`)", '',
+    'Self time per part (a package, a file of ours, a part of Node, or V8\'s own: GC, system calls such as `writev`) in ms per operation, ' +
+    `from V8's sampling profiler in the target's process during the slices; the ${TOP_PARTS} largest, then the rest.`];
+  for (const [kind, costs] of Object.entries(result.costs) as [TargetKind, Record<Step, StepCost>][]) {
+    lines.push('', `### ${TARGET_LABELS[kind]}`, '', '| operation | profiled ms | largest parts (ms) |', '|---|---:|---|');
+    for (const { name, parts } of operationParts(costs)) {
+      const total = parts.reduce((sum, [, ms]) => sum + ms, 0);
+      const rest = parts.slice(TOP_PARTS).reduce((sum, [, ms]) => sum + ms, 0);
+      const shown = parts.slice(0, TOP_PARTS).map(([part, ms]) => `${part} ${ms.toFixed(3)}`);
+      lines.push(`| ${name} | ${total.toFixed(3)} | ${[...shown, `rest ${rest.toFixed(3)}`].join(', ')} |`);
+    }
+  }
+  return lines;
+}
+
+const USAGE = 'usage: node bench/suite/anatomy.ts [--smoke] [--database-url postgres://…] [--redis redis://…] [--workers N] [--seconds S] [--targets ours,oursTier,apollo] [--profile] [--out FILE]';
 
 /** The command line's values (a positive integer of workers, positive seconds), or exit 2 with the usage. */
 function readCommandLine() {
@@ -298,6 +345,7 @@ function readCommandLine() {
     workers: { type: 'string' },
     seconds: { type: 'string' },
     targets: { type: 'string' },
+    profile: { type: 'boolean', default: false },
     out: { type: 'string' },
   }, USAGE);
   const workers = Number(values.workers ?? (values.smoke ? 4 : 24));
@@ -320,6 +368,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     sweepSeconds: smoke ? 2 : 20,
     isolate: true,
     targets: values.targets,
+    profile: values.profile,
   });
   const report = formatAnatomy(result);
   console.log(`\n${report}`);

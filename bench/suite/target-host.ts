@@ -36,6 +36,10 @@ process.on('message', (message: HostRequest) => {
     );
   } else if (message.type === 'counters') {
     void target?.counters().then((counters) => reply({ type: 'counters', id: message.id, counters }));
+  } else if (message.type === 'profile') {
+    const { id, action } = message;
+    if (action === 'start') void target?.profile('start').then(() => reply({ type: 'profile', id, selfTime: {} }));
+    else void target?.profile('stop').then((selfTime) => reply({ type: 'profile', id, selfTime }));
   } else if (message.type === 'close') {
     void close(0);
   }

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { createApp } from '../../src/server/app.ts';
 import { DEFAULT_LIMITS } from '../../src/server/query-limits.ts';
 import { countLookup, createApolloBaseline } from './apollo-baseline.ts';
+import { createProfiler, type SelfTime } from './cpu-profile.ts';
 import { Q1_QUERY, Q2_QUERY } from './workload.ts';
 
 /** The suite's queries by their text's SHA-256 (what our response cache names them by). */
@@ -73,7 +74,21 @@ export interface Target {
   readonly kind: TargetKind;
   readonly url: string;
   counters(): Promise<TargetCounters>;
+  /**
+   * Starts V8's CPU profiler in the target's process, or stops it and answers the self time per
+   * part since the start (cpu-profile.ts). In process (`startTarget`), the profile is of the whole
+   * process, load generator included.
+   */
+  profile(action: 'start'): Promise<void>;
+  profile(action: 'stop'): Promise<SelfTime>;
   close(): Promise<void>;
+}
+
+/** Target.profile over a profiler of this process. */
+function profileThisProcess(): { profile: Target['profile']; closeProfiler(): void } {
+  const profiler = createProfiler();
+  const profile = ((action: 'start' | 'stop') => (action === 'start' ? profiler.start() : profiler.stop())) as Target['profile'];
+  return { profile, closeProfiler: () => profiler.close() };
 }
 
 const TRANSACTION_CONTROL = /^\s*(begin|start transaction|commit|rollback|savepoint|release)/i;
@@ -89,16 +104,17 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
     if (TRANSACTION_CONTROL.test(sql)) counters.transactionControl++;
     else counters.statements++;
   };
+  const { profile, closeProfiler } = profileThisProcess();
   if (config.kind === 'apollo') {
     const baseline = await createApolloBaseline({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, namespace: config.prefix, onQuery });
     const url = await baseline.listen(0);
     return {
-      kind: config.kind, url,
+      kind: config.kind, url, profile,
       async counters() {
         const rc = baseline.responseCache;
         return { ...counters, redisRoundTrips: rc.gets + rc.sets, responseCacheHits: rc.hits, responseCacheMisses: rc.misses, lookups: { ...rc.byOperation }, cpuMicros: cpu() };
       },
-      close: () => baseline.close(),
+      close: () => { closeProfiler(); return baseline.close(); },
     };
   }
   const app = await createApp(
@@ -121,16 +137,25 @@ export async function startTarget(config: TargetConfig): Promise<Target> {
     },
   );
   const url = await app.listen(0);
-  return { kind: config.kind, url, counters: async () => ({ ...counters, lookups: { ...counters.lookups }, cpuMicros: cpu() }), close: () => app.close() };
+  return {
+    kind: config.kind, url, profile,
+    counters: async () => ({ ...counters, lookups: { ...counters.lookups }, cpuMicros: cpu() }),
+    close: () => { closeProfiler(); return app.close(); },
+  };
 }
 
 // --- The same target in a child process ------------------------------------------------------------
 
-export type HostRequest = { type: 'start'; config: TargetConfig } | { type: 'counters'; id: number } | { type: 'close' };
+export type HostRequest =
+  | { type: 'start'; config: TargetConfig }
+  | { type: 'counters'; id: number }
+  | { type: 'profile'; id: number; action: 'start' | 'stop' }
+  | { type: 'close' };
 export type HostReply =
   | { type: 'ready'; url: string }
   | { type: 'failed'; error: string }
   | { type: 'counters'; id: number; counters: TargetCounters }
+  | { type: 'profile'; id: number; selfTime: SelfTime }
   | { type: 'closed' };
 
 const HOST = fileURLToPath(new URL('./target-host.ts', import.meta.url));
@@ -139,7 +164,8 @@ const HOST = fileURLToPath(new URL('./target-host.ts', import.meta.url));
 export async function spawnTarget(config: TargetConfig): Promise<Target> {
   // BENCH_TARGET_NODE_OPTIONS reaches the target only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
   const child = spawn(process.execPath, [HOST], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_OPTIONS: process.env.BENCH_TARGET_NODE_OPTIONS ?? '' } });
-  const waiting = new Map<number, (counters: TargetCounters) => void>();
+  // Requests waiting for their reply, by id (counters and profiles).
+  const waiting = new Map<number, (reply: HostReply) => void>();
   let nextId = 0;
   let closed: (() => void) | null = null;
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -148,25 +174,32 @@ export async function spawnTarget(config: TargetConfig): Promise<Target> {
     child.on('message', (message: HostReply) => {
       if (message.type === 'ready') resolve(message.url);
       else if (message.type === 'failed') reject(new Error(`target ${config.kind} failed to start: ${message.error}`));
-      else if (message.type === 'counters') waiting.get(message.id)?.(message.counters);
+      else if (message.type === 'counters' || message.type === 'profile') waiting.get(message.id)?.(message);
       else if (message.type === 'closed') closed?.();
     });
     void exited.then((code) => reject(new Error(`target ${config.kind} exited with ${code} before it listened`)));
     child.send({ type: 'start', config } satisfies HostRequest);
   });
 
+  /** Sends a request and resolves with its reply. */
+  const ask = (request: { type: 'counters' } | { type: 'profile'; action: 'start' | 'stop' }) => {
+    const id = nextId++;
+    return new Promise<HostReply>((resolve, reject) => {
+      waiting.set(id, (reply) => {
+        waiting.delete(id);
+        resolve(reply);
+      });
+      child.send({ ...request, id } satisfies HostRequest, (error) => { if (error) reject(error); });
+    });
+  };
+
   return {
     kind: config.kind, url,
-    counters() {
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        waiting.set(id, (counters) => {
-          waiting.delete(id);
-          resolve(counters);
-        });
-        child.send({ type: 'counters', id } satisfies HostRequest, (error) => { if (error) reject(error); });
-      });
-    },
+    counters: async () => ((await ask({ type: 'counters' })) as Extract<HostReply, { type: 'counters' }>).counters,
+    profile: (async (action: 'start' | 'stop') => {
+      const reply = (await ask({ type: 'profile', action })) as Extract<HostReply, { type: 'profile' }>;
+      if (action === 'stop') return reply.selfTime;
+    }) as Target['profile'],
     async close() {
       if (child.exitCode !== null) return;
       const done = new Promise<void>((resolve) => { closed = resolve; });

@@ -5,14 +5,14 @@
  * its stale copy, every write step sends the write's statements, a book nothing had read is a miss
  * for both. CPU figures are not asserted (the targets share this process here).
  */
-import { runAnatomy, STEPS } from '../../bench/suite/anatomy.ts';
+import { formatAnatomy, operationParts, operations, runAnatomy, STEPS } from '../../bench/suite/anatomy.ts';
 import { TEST_REDIS_URL } from '../support/test-server.ts';
 
 test('every step of the anatomy runs against ours and Apollo, and rebuilds only where ours must', async () => {
   const result = await runAnatomy({
     databaseServerUrl: undefined, redisUrl: TEST_REDIS_URL,
     counts: { authors: 20, books: 200, reviews: 600 },
-    workers: 3, seconds: 0.5, hotBooks: 60, sweepSeconds: 1, isolate: false, targets: ['ours', 'apollo'],
+    workers: 3, seconds: 0.5, hotBooks: 60, sweepSeconds: 1, isolate: false, targets: ['ours', 'apollo'], profile: true,
     log: () => {},
   });
   const ours = result.costs.ours!;
@@ -28,4 +28,9 @@ test('every step of the anatomy runs against ours and Apollo, and rebuilds only 
     expect(apollo[step].responseCacheHits).toBeGreaterThan(0.9); // served stale
   }
   for (const step of ['title+hit', 'price+hit', 'review+hit'] as const) expect(ours[step].sql).toBeGreaterThanOrEqual(2);
+  // --profile: every step has a profile, and the report says where each operation's CPU went.
+  for (const step of STEPS) expect(Object.keys(ours[step].selfTime ?? {}).length).toBeGreaterThan(0);
+  const report = formatAnatomy(result);
+  expect(report).toContain("## Where each operation's CPU goes");
+  expect(operationParts(ours).map((o) => o.name)).toEqual(operations(ours).map((o) => o.name));
 }, 120_000);
