@@ -47,6 +47,8 @@ export interface Keyspace {
   pageLease(family: string, variant: string): string;
   /** A whole response: `hash` names operation and variables, `viewer` the account of a PRIVATE one. */
   response(hash: string, viewer?: string): string;
+  /** The entity whose tombstone (in the current epoch) `key` is; null for any other key (a range bucket's tombstone too). */
+  entityOfTombstone(key: string): { readonly type: string; readonly id: string } | null;
 }
 
 const SAFE_PART = /^[A-Za-z0-9_.:=|,\-]+$/;
@@ -112,5 +114,12 @@ export function createKeyspace(prefix: string, currentEpoch: () => number): Keys
     entityLease: (type, id) => `${ns()}:l:e:${entityTag(type, id)}`,
     pageLease: (family, variant) => `${ns()}:l:p:${pageTag(family, variant)}`,
     response: (hash, viewer) => `${ns()}:r:{${assertPart('response hash', hash)}}${viewer === undefined ? '' : `:${assertPart('viewer', viewer)}`}`,
+    entityOfTombstone(key) {
+      const head = `${ns()}:t:{`;
+      if (!key.startsWith(head) || !key.endsWith('}')) return null; // a range bucket's ends with its bucket
+      const tag = key.slice(head.length, -1);
+      const colon = tag.indexOf(':');
+      return colon > 0 ? { type: tag.slice(0, colon), id: tag.slice(colon + 1) } : null;
+    },
   };
 }

@@ -23,6 +23,10 @@ export interface KnownAnswer extends AnswerCheck {
   readonly head: string;
   /** The value and page keys its loaders read (Dependencies.reads): a rebuild's snapshot reads them. */
   readonly loaderReads: readonly string[];
+  /** The build's id (AnswerHeader.i). */
+  readonly build: string;
+  /** The dependencies line it was stored with (a patched answer is stored with the same keys). */
+  readonly header: AnswerHeader;
 }
 
 /** The dependencies line of a stored answer, as saved (response-store.ts). */
@@ -58,7 +62,7 @@ export function checkOf(header: AnswerHeader): AnswerCheck {
 
 /** The known answer of a header, or null for one without a build id (stored by an older version). */
 export function knownFromHeader(header: AnswerHeader): KnownAnswer | null {
-  return typeof header.i === 'string' ? { ...checkOf(header), head: headOf(header.c, header.i), loaderReads: header.r ?? [] } : null;
+  return typeof header.i === 'string' ? { ...checkOf(header), head: headOf(header.c, header.i), loaderReads: header.r ?? [], build: header.i, header } : null;
 }
 
 /**

@@ -211,11 +211,11 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       return found;
     },
 
-    async save(key, response, dependencies, ttlSeconds, { mark } = {}) {
+    async save(key, response, dependencies, ttlSeconds, { mark, build } = {}) {
       // A new answer under this key: a held one (if any) is not the one Redis will hold.
       lru.delete(key);
       invalidated.delete(key);
-      const saved = await inner.save(key, response, dependencies, ttlSeconds);
+      const saved = await inner.save(key, response, dependencies, ttlSeconds, { build });
       // Built from reads made after its lookup missed at `mark`: as current as a Redis hit checked
       // then, so it is kept on the same condition (nothing it depends on named since).
       if (saved && mark !== undefined) keep(key, response, dependencyKeys(dependencies), mark);

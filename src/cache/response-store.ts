@@ -49,7 +49,35 @@ export type ResponseLookup =
      * to `save` — the builder's reads all come after this lookup.
      */
     readonly mark?: number;
+    /** invalidated, a remembered answer stale only through tombstones: what a patch needs (StaleAnswer). */
+    readonly stale?: StaleAnswer;
   };
+
+/**
+ * A stale answer whose list generations are all unchanged: only tombstones moved (entities', or
+ * range buckets'), so its shape may be unchanged and a patch may rebuild it (response-cache.ts).
+ * Read in the lookup's atomic MGET: `changed` and `dependencies` are as of that instant.
+ */
+export interface StaleAnswer {
+  readonly key: string;
+  /** Its build id: what the builder recorded about it is kept under it. */
+  readonly build: string;
+  readonly response: StoredResponse;
+  /** The tombstone keys that moved since it was built. */
+  readonly changed: readonly string[];
+  /**
+   * Its dependency keys with the lookup's clock and the observed tombstones' values then: what an
+   * answer is stored with once the changed rows are read again (after the lookup) and patched in.
+   */
+  readonly dependencies: Dependencies;
+}
+
+export interface SaveOptions {
+  /** From the builder's missed lookup (ResponseLookup.mark). */
+  readonly mark?: number;
+  /** The build's id (newBuildId), when the caller keeps something under it; absent: a new one. */
+  readonly build?: string;
+}
 
 export interface ResponseStore {
   /**
@@ -59,7 +87,7 @@ export interface ResponseStore {
    */
   lookup(keys: readonly string[], options?: { readonly withDependencies?: boolean }): Promise<ResponseLookup>;
   /** One round trip. Never rejects (a lost save costs one later miss). `mark`: from the builder's missed lookup. */
-  save(key: string, response: StoredResponse, dependencies: Dependencies, ttlSeconds: number, options?: { readonly mark?: number }): Promise<boolean>;
+  save(key: string, response: StoredResponse, dependencies: Dependencies, ttlSeconds: number, options?: SaveOptions): Promise<boolean>;
 }
 
 /**
@@ -204,12 +232,16 @@ export function createRedisResponseStore(
     const clockNow = clock ? values[0] ?? '0' : null;
     // As in the script, a stale answer does not stop the search: the next key may hold a current one.
     let firstStale: KnownAnswer | null = null;
+    let stale: StaleAnswer | undefined;
     for (const [i, entry] of entries.entries()) {
       const raw = values[at[i]!];
       if (raw == null) continue;
       if (!entry || !raw.startsWith(entry.head)) return null;
       if (clockNow !== String(entry.clock) && !checkPasses(entry, values, at[i]! + 1)) {
-        firstStale ??= entry;
+        if (!firstStale) {
+          firstStale = entry;
+          stale = clockNow === null ? undefined : staleAnswer(keys[i]!, entry, raw, values, at[i]! + 1, Number(clockNow));
+        }
         continue;
       }
       const response = decode(raw.slice(raw.indexOf('\n') + 1));
@@ -217,7 +249,33 @@ export function createRedisResponseStore(
       const key = keys[i]!;
       return withDependencies ? { kind: 'hit', key, response, dependencies: entry.reads } : { kind: 'hit', key, response };
     }
-    return firstStale ? snapshotOf(firstStale) : { kind: 'absent' };
+    if (!firstStale) return { kind: 'absent' };
+    const snapshot = await snapshotOf(firstStale);
+    return snapshot?.kind === 'invalidated' && stale ? { ...snapshot, stale } : snapshot;
+  }
+
+  /** A stale remembered answer's StaleAnswer, or undefined when a generation moved (its lists changed). */
+  function staleAnswer(key: string, entry: KnownAnswer, raw: string, values: readonly (string | null)[], offset: number, clock: number): StaleAnswer | undefined {
+    const { tombstones, pairs, header } = entry;
+    const changed: string[] = [];
+    for (let i = 0; i < tombstones.length; i++) {
+      const value = values[offset + i];
+      if (value != null && Number(value) > entry.clock) changed.push(tombstones[i]!);
+    }
+    // The pairs are the observed tombstones', then the generations' (checkOf).
+    const observed: string[] = [];
+    for (let j = 0; j < pairs.length; j += 2) {
+      const now = values[offset + tombstones.length + j / 2] ?? '';
+      const isObserved = j < header.o.length;
+      if (now !== pairs[j + 1]) {
+        if (!isObserved) return undefined;
+        changed.push(pairs[j]!);
+      }
+      if (isObserved) observed.push(pairs[j]!, now);
+    }
+    const response = decode(raw.slice(raw.indexOf('\n') + 1));
+    if (!response) return undefined;
+    return { key, build: entry.build, response, changed, dependencies: { clock, tombstones, observed, generations: header.g, reads: header.r ?? [] } };
   }
 
   /**
@@ -297,10 +355,10 @@ export function createRedisResponseStore(
       }
     },
 
-    async save(key, response, dependencies, ttlSeconds) {
+    async save(key, response, dependencies, ttlSeconds, { build } = {}) {
       const ttl = Math.min(Math.floor(ttlSeconds), RESPONSE_MAX_TTL_SECONDS);
       if (ttl <= 0 || !usable()) return false;
-      const header: AnswerHeader = { c: dependencies.clock, i: newBuildId(), t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] };
+      const header: AnswerHeader = { c: dependencies.clock, i: build ?? newBuildId(), t: dependencies.tombstones, o: dependencies.observed, g: dependencies.generations, r: dependencies.reads ?? [] };
       const meta = JSON.stringify({ a: response.maxAge, s: response.scope, at: response.storedAt, x: response.expiresAt });
       try {
         await timed('responseSave', () => commands.run({ name: 'set', keys: [key], args: [`${JSON.stringify(header)}\n${meta}\n${response.body}`, 'EX', ttl] }));
