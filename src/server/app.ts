@@ -13,9 +13,10 @@ import type { FillProtection, LoaderObserver } from '../cache/read-through-loade
 import type { StoreObserver } from '../cache/store-observer.ts';
 import { readTypeTtls } from '../graphql/cache-policy.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
+import { createPatchRecorder, recordEntityFields } from '../graphql/answer-patch.ts';
 import { applyFieldCacheHints } from '../graphql/field-cache-hints.ts';
 import { formatError } from '../graphql/format-error.ts';
-import { createLoaders } from '../graphql/loaders/create-loaders.ts';
+import { createLoaders, type Loaders } from '../graphql/loaders/create-loaders.ts';
 import { resolvers } from '../graphql/resolvers/index.ts';
 import { loadTypeDefs } from '../graphql/schema.ts';
 import type { ChangeFeed } from '../orm/change-feed/change-feed.ts';
@@ -61,6 +62,9 @@ export interface AppHooks {
   /** The SDL to serve instead of schema/ (tests change cache hints with it). */
   readonly typeDefs?: string;
 }
+
+/** The entity types whose rows a stale answer may be patched with (their loaders read rows by id). */
+const PATCHED_TYPES = ['Book', 'Author', 'Review'] as const;
 
 export interface App {
   readonly httpServer: Server;
@@ -112,10 +116,24 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
   }
   const tokens = createTokens({ secret: config.authSecret ?? randomSecret(), ttlSeconds: config.authTokenTtlSeconds ?? 3600 });
 
-  // Built as Apollo would build it from typeDefs and resolvers, then given the cache hints' resolvers.
-  const schema = applyFieldCacheHints(makeExecutableSchema({ typeDefs: hooks.typeDefs ?? loadTypeDefs(), resolvers: resolvers as never }));
+  // Built as Apollo would build it from typeDefs and resolvers, then given the cache hints' resolvers
+  // (and, with patches, the recording of where the entity rows' fields go in each answer).
+  const patching = cache.redis !== null && (config.responseCache ?? true) && (config.responseCachePatches ?? true);
+  const hinted = applyFieldCacheHints(makeExecutableSchema({ typeDefs: hooks.typeDefs ?? loadTypeDefs(), resolvers: resolvers as never }));
+  // The recording starts with the operation's first entity field (a hit runs none).
+  const recorderOf = () => {
+    const plan = scope.getStore()?.responseCache;
+    return plan && (plan.patch ??= createPatchRecorder());
+  };
+  const schema = patching ? recordEntityFields(hinted, PATCHED_TYPES, recorderOf) : hinted;
   const ttlOf = readTypeTtls(schema);
   const httpServer = createServer();
+  /** A request's loaders over a fork of the entity manager: its snapshot, fills and observers. */
+  const requestLoaders = (em: ReturnType<typeof orm.em.fork>, request: ReturnType<typeof scope.getStore>, withRecorder: boolean): Loaders => createLoaders({
+    em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: withRecorder ? request?.responseCache?.recorder : undefined,
+    protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
+    fills: request?.fills, snapshot: request?.responseCache?.snapshot,
+  });
   const responseCache = cache.redis && (config.responseCache ?? true)
     ? createResponseCache({
       store: responseStore(cache, observe.store, config, metrics.localResponses),
@@ -132,7 +150,19 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
         followed(outcome) {
           metrics.responseFollower(outcome);
         },
+        patched() {
+          metrics.responsePatched();
+          hooks.responseCache?.patched?.();
+        },
       },
+      patches: patching ? {
+        async load(entities) {
+          const loaders = requestLoaders(orm.em.fork(), scope.getStore(), false);
+          const byType: Record<string, Loaders['book'] | Loaders['author'] | Loaders['review'] | undefined> = { Book: loaders.book, Author: loaders.author, Review: loaders.review };
+          return Promise.all(entities.map(({ type, id }) => byType[type]?.load(Number(id)) ?? null)) as Promise<(Record<string, unknown> | null)[]>;
+        },
+        flushFills: async () => { await scope.getStore()?.fills?.flush(); },
+      } : undefined,
     })
     : null;
   const limits = createQueryLimits(config.limits, config.development);
@@ -168,11 +198,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       const em = orm.em.fork();
       // First: a bad token fails the request (401) before any loader exists.
       const viewer = await authenticate(req, tokens, (id) => loaders.account.load(id), request?.verifiedAccount);
-      const loaders = createLoaders({
-        em, store, keyspace, ttlOf, observer: observe.loaders(request), recorder: request?.responseCache?.recorder,
-        protection: { leases: config.cacheLeases, ...hooks.protection }, beforeFill: hooks.beforeFill,
-        fills: request?.fills, snapshot: request?.responseCache?.snapshot,
-      });
+      const loaders = requestLoaders(em, request, true);
       return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
     },
     healthy: () => orm.isConnected(),

@@ -36,6 +36,12 @@ export interface ServerConfig {
    * maxAge never serves a stale one. 0: its maxAge (what a TTL-only response cache must do).
    */
   readonly responseCacheTtlSeconds?: number;
+  /**
+   * Rebuild a stale answer whose only change is some entity rows by patching those rows' fields
+   * into it instead of running its operation again (RESPONSE_CACHE_PATCHES, default on; see
+   * src/graphql/answer-patch.ts).
+   */
+  readonly responseCachePatches?: boolean;
   /** How often the shared epoch is re-read in case a pub/sub announcement was missed (ms). */
   readonly epochRefreshMs?: number;
   /**
@@ -73,6 +79,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     logLevel: env.LOG_LEVEL || 'info',
     cacheTrace: flag('CACHE_TRACE', env.CACHE_TRACE, false),
     responseCache: flag('RESPONSE_CACHE', env.RESPONSE_CACHE, true),
+    responseCachePatches: flag('RESPONSE_CACHE_PATCHES', env.RESPONSE_CACHE_PATCHES, true),
     responseCacheTtlSeconds: atMost('RESPONSE_CACHE_TTL_SECONDS', nonNegative('RESPONSE_CACHE_TTL_SECONDS', env.RESPONSE_CACHE_TTL_SECONDS, RESPONSE_MAX_TTL_SECONDS), RESPONSE_MAX_TTL_SECONDS),
     epochRefreshMs: positive('EPOCH_REFRESH_MS', env.EPOCH_REFRESH_MS, 5000),
     localCacheMax: nonNegative('LOCAL_CACHE_MAX', env.LOCAL_CACHE_MAX, 0),

@@ -1,10 +1,13 @@
 import { hash as cryptoHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
+import { LRUCache } from 'lru-cache';
 import { createDependencyRecorder, type Dependencies, type DependencyRecorder } from '../cache/dependencies.ts';
+import { newBuildId } from '../cache/known-answers.ts';
 import type { Keyspace } from '../cache/keyspace.ts';
 import { MAX_FILL_AGE_MS } from '../cache/lifetimes.ts';
-import { RESPONSE_MAX_TTL_SECONDS, type ResponseLookup, type ResponseStore } from '../cache/response-store.ts';
+import { RESPONSE_MAX_TTL_SECONDS, type ResponseLookup, type ResponseStore, type StaleAnswer, type StoredResponse } from '../cache/response-store.ts';
+import { entityName, mayPatch, patchAnswer, type EntityUses, type PatchRecorder } from '../graphql/answer-patch.ts';
 import { readOperationRequest } from './operation-request.ts';
 import type { RequestScope } from './request-scope.ts';
 
@@ -29,6 +32,8 @@ export interface ResponseCachePlan {
   mark?: number;
   /** What the stale answer this request rebuilds was built from, as the lookup found it (ResponseLookup.snapshot). */
   snapshot?: ReadonlyMap<string, string | null>;
+  /** With patches on, once the operation runs: where the entity rows' fields go in the answer (answer-patch.ts). */
+  patch?: PatchRecorder;
 }
 
 export interface ResponseCacheObserver {
@@ -37,6 +42,21 @@ export interface ResponseCacheObserver {
   saved?(): void;
   /** A miss waited for an identical request building its answer: then hit (served) or not (built). */
   followed?(outcome: 'served' | 'built'): void;
+  /** A stale answer was rebuilt by patching its changed rows' fields (not by running the operation). */
+  patched?(): void;
+}
+
+/** Patching stale answers instead of running their operation again (answer-patch.ts). */
+export interface AnswerPatches {
+  /**
+   * Reads these entities' rows again, through the request's loaders (the stale answer's snapshot,
+   * the request's fills): null for a row that is gone. `type` is the loader's entity type.
+   */
+  load(entities: readonly { readonly type: string; readonly id: string }[]): Promise<readonly (Record<string, unknown> | null)[]>;
+  /** Sends the fills the loads queued (with the patched answer's save: one socket write). */
+  flushFills(): Promise<void>;
+  /** Answers whose recording is kept, in recorded fields (least recently used dropped first). */
+  readonly maxFields?: number;
 }
 
 export interface ResponseCache {
@@ -79,8 +99,16 @@ export function createResponseCache(options: {
    * RESPONSE_MAX_TTL_SECONDS); 0, the default: its maxAge. See ServerConfig.responseCacheTtlSeconds.
    */
   readonly retentionSeconds?: number;
+  /** Patch stale answers whose only change is some entity rows (answer-patch.ts); absent: always run the operation. */
+  readonly patches?: AnswerPatches;
 }): ResponseCache {
-  const { store, keyspace, epoch, scope, observer = {}, followerWaitMs = 500, retentionSeconds = 0 } = options;
+  const { store, keyspace, epoch, scope, observer = {}, followerWaitMs = 500, retentionSeconds = 0, patches } = options;
+  // What each stored answer's build recorded of its entity rows, by answer key: a patch needs the
+  // recording of exactly the build it finds stale.
+  const recorded = patches ? new LRUCache<string, { readonly build: string; readonly recorded: EntityUses }>({
+    maxSize: patches.maxFields ?? DEFAULT_PATCH_MAX_FIELDS,
+    sizeCalculation: ({ recorded: { uses } }) => 1 + uses.length,
+  }) : null;
   // Answers being built in this process, by lookup key: requests for the same answer that miss
   // meanwhile wait for it instead of building it too (a written hot answer is asked for by many
   // requests at once). A follower then looks the answer up again, and the lookup checks it against
@@ -103,6 +131,56 @@ export function createResponseCache(options: {
     };
     // Whatever happens to the request (an error, a client gone), its followers are let go.
     res.once('close', () => plan.release?.());
+  }
+
+  /**
+   * Stores an answer built (or patched) for `plan` under `key`, and what its build recorded of its
+   * rows (`uses`, for a PUBLIC answer): kept as soon as the save is answered, so that of two
+   * builds saved one after the other the recording kept is the one Redis holds.
+   */
+  async function storeAnswer(
+    plan: ResponseCachePlan, key: string, answer: Pick<StoredResponse, 'body' | 'maxAge' | 'scope'>, dependencies: Dependencies, uses: EntityUses | undefined,
+  ): Promise<void> {
+    const ttl = Math.min(Math.max(answer.maxAge, retentionSeconds), RESPONSE_MAX_TTL_SECONDS);
+    const storedAt = Date.now();
+    const build = newBuildId();
+    const stored = await store.save(key, { ...answer, storedAt, expiresAt: storedAt + ttl * 1000 }, dependencies, ttl, { mark: plan.mark, build });
+    if (!stored) return;
+    if (recorded && uses && uses.uses.length > 0 && answer.scope === 'PUBLIC') recorded.set(key, { build, recorded: uses });
+    observer.saved?.();
+  }
+
+  /**
+   * Rebuilds a stale PUBLIC answer by patching (answer-patch.ts) and sends it: true when it did.
+   * Only when every tombstone that moved is an entity's (no range bucket; the lookup already
+   * refused moved generations), this process recorded the stale build, and the patch applies.
+   * Stored before it is sent, as an executed answer is.
+   */
+  async function sendPatched(plan: ResponseCachePlan, stale: StaleAnswer, contentType: string, res: ServerResponse): Promise<boolean> {
+    const entry = recorded?.get(stale.key);
+    if (!patches || !entry || entry.build !== stale.build || stale.key !== plan.publicKey || stale.response.scope !== 'PUBLIC') return false;
+    const entities = stale.changed.map((key) => keyspace.entityOfTombstone(key));
+    if (entities.length === 0 || entities.some((entity) => entity === null)) return false;
+    // Refused before any row is read: a refused patch costs the rebuild nothing.
+    if (!mayPatch(entry.recorded, entities as { type: string; id: string }[])) return false;
+    let rows: readonly (Record<string, unknown> | null)[];
+    try {
+      rows = await patches.load(entities as { type: string; id: string }[]);
+    } catch {
+      return false;
+    }
+    const patched = patchAnswer(stale.response.body, entry.recorded, new Map(entities.map((entity, i) => [entityName(entity!.type, entity!.id), rows[i] ?? null])));
+    if (!patched || epoch() !== plan.epoch) return false;
+    const { maxAge, scope: policyScope } = stale.response;
+    await Promise.all([storeAnswer(plan, stale.key, { body: patched.body, maxAge, scope: policyScope }, stale.dependencies, patched.recorded), patches.flushFills()]);
+    observer.patched?.();
+    res.statusCode = 200;
+    res.setHeader('content-type', contentType);
+    res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
+    res.setHeader(RESPONSE_CACHE_HEADER, 'MISS');
+    res.end(patched.body);
+    plan.release?.();
+    return true;
   }
 
   return {
@@ -133,7 +211,7 @@ export function createResponseCache(options: {
           lead(plan, res, flight);
           plan.mark = found.mark;
           plan.snapshot = found.snapshot;
-          return false;
+          return found.kind === 'invalidated' && found.stale !== undefined && sendPatched(plan, found.stale, contentType, res);
         }
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([leader, new Promise<void>((resolve) => { timer = setTimeout(resolve, followerWaitMs); })]);
@@ -147,7 +225,7 @@ export function createResponseCache(options: {
       if (found.kind !== 'hit') {
         plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
         if (found.kind !== 'unavailable') plan.snapshot = found.snapshot;
-        return false;
+        return found.kind === 'invalidated' && found.stale !== undefined && sendPatched(plan, found.stale, contentType, res);
       }
       // No `Age`: the answer was just checked against everything it was built from, so it is as
       // current as one built now (RFC 9111: an Age means the origin did not validate it for this
@@ -168,11 +246,8 @@ export function createResponseCache(options: {
         if (!save) return;
         // Built across an epoch bump, or from reads so old their tombstones may be gone: drop it.
         if (epoch() !== plan.epoch || performance.now() - save.firstReadAt > MAX_FILL_AGE_MS) return;
-        const ttl = Math.min(Math.max(save.maxAge, retentionSeconds), RESPONSE_MAX_TTL_SECONDS);
-        const storedAt = Date.now();
-        const response = { body, maxAge: save.maxAge, scope: save.scope, storedAt, expiresAt: storedAt + ttl * 1000 };
-        const stored = await store.save(save.key, response, save.dependencies, ttl, { mark: plan.mark });
-        if (stored) observer.saved?.();
+        // With what the build recorded of its rows: a later patch of this build needs it.
+        await storeAnswer(plan, save.key, { body, maxAge: save.maxAge, scope: save.scope }, save.dependencies, plan.patch);
       } finally {
         plan.release?.();
       }
@@ -201,6 +276,9 @@ export function createResponseCache(options: {
     },
   };
 }
+
+/** Recorded fields kept by default, over all answers (≈ 100–200 bytes each). */
+const DEFAULT_PATCH_MAX_FIELDS = 200_000;
 
 /** The content type Apollo would choose for this Accept header, or null when it would refuse (406). */
 function acceptedContentType(accept: string | undefined): string | null {

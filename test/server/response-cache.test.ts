@@ -51,11 +51,14 @@ const FAVORITES = '{ viewer { email favorites(first: 5) { totalCount edges { nod
 describe.each(testDrivers())('whole-response cache on %s', (driver) => {
   let server: TestServer;
   let loaderLookups = 0;
+  let patches = 0;
 
   beforeEach(async () => {
     loaderLookups = 0;
+    patches = 0;
     server = await startTestServer(driver, `respcache-${driver}`, { responseCache: true, authSecret: SECRET }, {
       loaders: { lookup: () => void loaderLookups++ },
+      responseCache: { patched: () => void patches++ },
     });
     // Authors 1..2, books 1..5 (author 1) and 6..10 (author 2), 2 reviews each.
     await insertFixture(server.app.orm, { authors: 2, booksPerAuthor: 5, reviewsPerBook: 2 });
@@ -177,6 +180,72 @@ describe.each(testDrivers())('whole-response cache on %s', (driver) => {
     const ops = server.counters.roundTrips.map((r) => r.operation);
     expect([...ops.slice(0, -2), ...ops.slice(-2).sort()]).toEqual(['responseLookup', 'responseLookup', 'responseSave', 'setMany']);
     expect(server.counters.statements()).toHaveLength(1);
+  });
+
+  describe('patching a stale answer instead of running its operation', () => {
+    // The book at two places, one field under an alias; its author and its reviews (rows in a list).
+    const BOOK_TWICE = 'query($id: ID!) { book(id: $id) { id name: title priceCents author { name } reviews(first: 2) { edges { node { rating } } } } again: book(id: $id) { title } }';
+    const id = gid('Book', 3);
+    /** What running the operation answers now: a traced request bypasses the cache and executes (its trace dropped here). */
+    const executed = async () => `${JSON.stringify({ data: (await send(server, BOOK_TWICE, { variables: { id }, headers: { 'x-cache-trace': '1' } })).body.data })}\n`;
+
+    it('a title write: the stale answer is patched where the title was written, byte for byte what running it answers', async () => {
+      await send(server, BOOK_TWICE, { variables: { id } });
+      expect((await send(server, BOOK_TWICE, { variables: { id } })).cache).toBe('HIT');
+      await send(server, RENAME, { variables: { id, title: 'Patched "title" \u00e9' } });
+      await server.settled();
+      server.counters.reset();
+      loaderLookups = 0;
+      const patched = await send(server, BOOK_TWICE, { variables: { id } });
+      expect([patched.cache, patches]).toEqual(['MISS', 1]);
+      expect(patched.body.data.book.name).toBe('Patched "title" \u00e9');
+      expect(patched.body.data.again.title).toBe('Patched "title" \u00e9');
+      // No resolver ran: one loader lookup (the book, from the snapshot), one SQL statement (its row);
+      // the remembered answer's MGET, its snapshot's, then the save with the book's fill.
+      expect([loaderLookups, server.counters.statements()]).toEqual([1, [expect.stringMatching(/from [`"]?book[`"]?/i)]]);
+      const ops = server.counters.roundTrips.map((r) => r.operation);
+      expect([...ops.slice(0, 2), ...ops.slice(2).sort()]).toEqual(['responseLookup', 'responseLookup', 'responseSave', 'setMany']);
+      expect(patched.text).toBe(await executed());
+      // Stored: the next request hits it; and a second write patches the patched answer again.
+      const again = await send(server, BOOK_TWICE, { variables: { id } });
+      expect([again.cache, again.text]).toEqual(['HIT', patched.text]);
+      await send(server, 'mutation($id: ID!) { updateBook(id: $id, input: { priceCents: 4321 }) { id } }', { variables: { id } });
+      await server.settled();
+      const repriced = await send(server, BOOK_TWICE, { variables: { id } });
+      expect([repriced.cache, patches, repriced.body.data.book.priceCents]).toEqual(['MISS', 2, 4321]);
+      expect(repriced.text).toBe(await executed());
+    });
+
+    it('runs the operation when a changed row moved a relation, a list changed, the row is in a list, or it is gone', async () => {
+      // In a list (its author's books): such rows are not recorded, so their changes are not patched.
+      const listed = 'query($id: ID!) { book(id: $id) { author { books(first: 10) { edges { node { id title } } } } } }';
+      await send(server, listed, { variables: { id } });
+      await send(server, RENAME, { variables: { id, title: 'Listed' } });
+      await server.settled();
+      const relisted = await send(server, listed, { variables: { id } });
+      expect([relisted.cache, patches]).toEqual(['MISS', 0]);
+      expect(relisted.body.data.book.author.books.edges.find((e: any) => e.node.id === id).node.title).toBe('Listed');
+      await send(server, BOOK_TWICE, { variables: { id } });
+      // Another author: Book.author read the foreign key, which changed (and both authors' lists moved).
+      await send(server, 'mutation($id: ID!, $a: ID!) { updateBook(id: $id, input: { authorId: $a }) { id } }', { variables: { id, a: gid('Author', 2) } });
+      await server.settled();
+      const moved = await send(server, BOOK_TWICE, { variables: { id } });
+      expect([moved.cache, patches, moved.body.data.book.author.name]).toEqual(['MISS', 0, 'Author 2']);
+      expect(moved.text).toBe(await executed());
+      // A review: the book's reviews list generation moved (the answer's shape may change).
+      const withReviews = 'query($id: ID!) { book(id: $id) { title reviewCount } }';
+      await send(server, withReviews, { variables: { id } });
+      await send(server, 'mutation($id: ID!) { addReview(input: { bookId: $id, rating: 5, body: "new" }) { id } }', { variables: { id } });
+      await server.settled();
+      const reviewed = await send(server, withReviews, { variables: { id } });
+      expect([reviewed.cache, patches, reviewed.body.data.book.reviewCount]).toEqual(['MISS', 0, 3]);
+      // Gone: the row is null, so the patch refuses and the operation answers null.
+      await send(server, BOOK_TWICE, { variables: { id } });
+      await send(server, 'mutation($id: ID!) { deleteBook(id: $id) }', { variables: { id } });
+      await server.settled();
+      const gone = await send(server, BOOK_TWICE, { variables: { id } });
+      expect([gone.cache, patches, gone.body.data.book]).toEqual(['MISS', 0, null]);
+    });
   });
 
   it('a new review invalidates the answers that show that book\'s reviews, not the book list', async () => {
