@@ -3,17 +3,16 @@ import {
   type GraphQLFieldResolver, type GraphQLLeafType, type GraphQLSchema, type ResponsePath,
 } from 'graphql';
 
-
 /**
  * Patching an answer instead of executing its operation again.
  *
  * A stored answer goes stale when anything it was built from changes. When all that changed is
  * some entity rows (their tombstones moved; no list generation, no range bucket), the new answer
  * has the same shape as the old one, and differs only where those rows' fields were written into
- * it. So while an answer is built, every field resolved on an entity row is recorded: where it
- * went in the answer (its response path), and what it read of the row (the property values, seen
- * through a Proxy; the default resolver reads exactly its column). To patch, the changed rows are
- * read again; then for every recorded field of a changed row:
+ * it. So while an answer is built, every field resolved on an entity row outside a list is
+ * recorded: where it went in the answer (its response path), and what it read of the row (the
+ * property values, seen through a Proxy; the default resolver reads exactly its column). To patch,
+ * the changed rows are read again; then for every recorded field of a changed row:
  *   - it read nothing that changed: its value is what it was (whatever else it read — loaders,
  *     other rows — has its own dependencies, which are unchanged, or the answer would not qualify);
  *   - it is a column (the default resolver) of a leaf type: its new value is the new row's column,
@@ -42,8 +41,10 @@ export interface FieldUse {
 
 /**
  * What an answer's build recorded: the fields resolved on rows outside lists, in resolution order,
- * and the entity types that had rows inside a list (not recorded: a page holds many rows, and its
- * entries move with its list's generation anyway; a change to a row of such a type is not patched).
+ * and the entity types that had rows inside a list. Those rows are not recorded — a page holds
+ * many, and recording each cost every page build more than patching pages saved (their rows
+ * change rarely alone: a price write moves range buckets) — so a change to a row of such a type
+ * is not patched: it may appear in the list too.
  */
 export interface EntityUses {
   readonly uses: readonly FieldUse[];
