@@ -63,8 +63,8 @@ export interface AppHooks {
   readonly typeDefs?: string;
 }
 
-/** The entity types whose rows a stale answer may be patched with (their loaders read rows by id). */
-const PATCHED_TYPES = ['Book', 'Author', 'Review'] as const;
+/** The entity types whose rows a stale answer may be patched with, and the loader that reads their rows by id. */
+const PATCHED_TYPES = { Book: 'book', Author: 'author', Review: 'review' } as const satisfies Record<string, keyof Loaders>;
 
 export interface App {
   readonly httpServer: Server;
@@ -125,7 +125,7 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     const plan = scope.getStore()?.responseCache;
     return plan && (plan.patch ??= createPatchRecorder());
   };
-  const schema = patching ? recordEntityFields(hinted, PATCHED_TYPES, recorderOf) : hinted;
+  const schema = patching ? recordEntityFields(hinted, Object.keys(PATCHED_TYPES), recorderOf) : hinted;
   const ttlOf = readTypeTtls(schema);
   const httpServer = createServer();
   /** A request's loaders over a fork of the entity manager: its snapshot, fills and observers. */
@@ -158,8 +158,10 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       patches: patching ? {
         async load(entities) {
           const loaders = requestLoaders(orm.em.fork(), scope.getStore(), false);
-          const byType: Record<string, Loaders['book'] | Loaders['author'] | Loaders['review'] | undefined> = { Book: loaders.book, Author: loaders.author, Review: loaders.review };
-          return Promise.all(entities.map(({ type, id }) => byType[type]?.load(Number(id)) ?? null)) as Promise<(Record<string, unknown> | null)[]>;
+          return Promise.all(entities.map(({ type, id }) => {
+            const loader = Object.hasOwn(PATCHED_TYPES, type) ? loaders[PATCHED_TYPES[type as keyof typeof PATCHED_TYPES]] : undefined;
+            return loader?.load(Number(id)) ?? null;
+          })) as Promise<(Record<string, unknown> | null)[]>;
         },
         flushFills: async () => { await scope.getStore()?.fills?.flush(); },
       } : undefined,
