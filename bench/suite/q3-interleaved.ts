@@ -201,6 +201,18 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
   }
 }
 
+/** Student's t quantile 0.975 for 1..30 degrees of freedom (beyond: the normal's 1.96). */
+const T_975 = [12.71, 4.30, 3.18, 2.78, 2.57, 2.45, 2.36, 2.31, 2.26, 2.23, 2.20, 2.18, 2.16, 2.14, 2.13, 2.12, 2.11, 2.10, 2.09, 2.09, 2.08, 2.07, 2.07, 2.06, 2.06, 2.06, 2.05, 2.05, 2.05, 2.04];
+
+/** Mean of `values` and the half-width of its 95% confidence interval (NaN with fewer than two values). */
+export function meanInterval(values: readonly number[]): { mean: number; halfWidth: number } {
+  const n = values.length;
+  const mean = values.reduce((sum, v) => sum + v, 0) / n;
+  if (n < 2) return { mean, halfWidth: Number.NaN };
+  const variance = values.reduce((sum, v) => sum + (v - mean) ** 2, 0) / (n - 1);
+  return { mean, halfWidth: (T_975[n - 2] ?? 1.96) * Math.sqrt(variance / n) };
+}
+
 export function formatInterleaved(result: InterleavedResult): string {
   const { totals, options: o } = result;
   const reference = totals.at(-1)!;
@@ -213,16 +225,21 @@ export function formatInterleaved(result: InterleavedResult): string {
       `${o.workers} workers, ${o.counts.books} books per target's own database, ${fixed(100 * (o.writeShare ?? 0.05), 1)}% writes; ` +
       `ratios are to ${TARGET_LABELS[reference.target]}.`,
     '',
-    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | server CPU ms/req | SQL/req | Redis RT/req | Redis CPU ms/req | reads | reads from cache | writes | stale reads | errors |`,
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | per-round mean ± 95% | server CPU ms/req | SQL/req | Redis RT/req | Redis CPU ms/req | reads | reads from cache | writes | stale reads | errors |`,
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const t of totals) {
     const ratios = t.perRound.map((r, i) => r / reference.perRound[i]!).sort((a, b) => a - b);
     const spread = `${fixed(ratios[0]!)} – ${fixed(ratios[Math.floor(ratios.length / 2)]!)} – ${fixed(ratios.at(-1)!)}`;
-    lines.push(`| ${TARGET_LABELS[t.target]} | ${rate(t).toFixed(0)} | ${fixed(rate(t) / rate(reference))}× | ${spread} | ${fixed(t.cpuMsPerRequest, 3)} | ` +
+    const { mean, halfWidth } = meanInterval(ratios);
+    const interval = t === reference ? '–' : `${fixed(mean)} ± ${fixed(halfWidth)}`;
+    lines.push(`| ${TARGET_LABELS[t.target]} | ${rate(t).toFixed(0)} | ${fixed(rate(t) / rate(reference))}× | ${spread} | ${interval} | ${fixed(t.cpuMsPerRequest, 3)} | ` +
       `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${fixed(t.redisCpuMsPerRequest, 3)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
   }
   lines.push(
+    '',
+    'Per-round mean ± 95%: the mean of the rounds\' ratios and the half-width of its 95% confidence interval (Student\'s t): ' +
+      'a difference inside it is noise. (Two identical targets once read 0.88× in 8 rounds: slots differ by more than chance alone on a shared machine.)',
     '',
     'Where reads went past the response cache, as a share of each query\'s lookups: answers built new (never built, or ' +
       'past their time to live — for Q2 mostly pages after a cursor that a write moved: a page that gains or loses a row ' +

@@ -4,7 +4,7 @@
  * written in one slice and read in the next is known: ours shows 0 stale reads and no impossible
  * value), and Apollo's response cache shows its stale reads. Throughput is not asserted here.
  */
-import { runInterleaved } from '../../bench/suite/q3-interleaved.ts';
+import { formatInterleaved, meanInterval, runInterleaved } from '../../bench/suite/q3-interleaved.ts';
 import { TEST_REDIS_URL } from '../support/test-server.ts';
 
 test('Q3 slices alternate between targets, each with its own database, its write history carried over', async () => {
@@ -36,4 +36,15 @@ test('Q3 slices alternate between targets, each with its own database, its write
   expect(ours!.staleReads).toBe(0);
   expect(apollo!.staleReads).toBeGreaterThan(0); // it never invalidates: the check sees it
   expect(ours!.cpuMsPerRequest).toBeNull(); // in this process: not its own CPU
+  // The report gives each target's per-round ratios to the reference with a confidence interval.
+  expect(formatInterleaved(result)).toMatch(/\| \(a\) ours, cache on \| \d+ \| [\d.]+× \| [\d.]+ – [\d.]+ – [\d.]+ \| [\d.]+ ± [\d.]+ \|/);
 }, 120_000);
+
+test('the per-round mean and its 95% interval (Student\'s t)', () => {
+  // 0.8, 0.9, 1.0: mean 0.9, s = 0.1, t(0.975, 2) = 4.30 → 4.30 × 0.1 / √3.
+  const { mean, halfWidth } = meanInterval([0.8, 0.9, 1.0]);
+  expect(mean).toBeCloseTo(0.9, 10);
+  expect(halfWidth).toBeCloseTo(4.30 * 0.1 / Math.sqrt(3), 10);
+  expect(meanInterval([1]).halfWidth).toBeNaN();
+  expect(meanInterval(Array.from({ length: 40 }, (_, i) => i % 2)).halfWidth).toBeCloseTo(1.96 * Math.sqrt((40 * 0.25 / 39) / 40), 10);
+});
