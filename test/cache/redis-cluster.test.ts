@@ -69,6 +69,11 @@ describe('on a Redis Cluster of 3 masters', () => {
     const server = await startTestServer('sqlite', 'cluster-local-response', { redisUrl: cluster.url, responseCache: true, localCacheMax: 100 });
     try {
       await insertFixture(server.app.orm, { authors: 2, booksPerAuthor: 2, reviewsPerBook: 1 });
+      // The fixture's invalidations have run (insertFixture waits for the change feed), but their
+      // messages reach the tier's subscriber over the cluster bus, later: one arriving after a copy
+      // was taken drops it (rightly), which would read here as a write dropping the wrong answer.
+      // Seen once under CI load; the bus delivers within milliseconds otherwise.
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const BOOK = 'query($id: ID!) { book(id: $id) { title author { name } } }';
       const ask = (id: number) => server.gql(BOOK, { id: gid('Book', id) });
       for (const id of [1, 3]) await ask(id); // built and stored
