@@ -154,6 +154,10 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
           metrics.responsePatched();
           hooks.responseCache?.patched?.();
         },
+        patchRefused(reason) {
+          metrics.responsePatchRefused(reason);
+          hooks.responseCache?.patchRefused?.(reason);
+        },
       },
       patches: patching ? {
         async load(entities) {

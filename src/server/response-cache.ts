@@ -44,7 +44,18 @@ export interface ResponseCacheObserver {
   followed?(outcome: 'served' | 'built'): void;
   /** A stale answer was rebuilt by patching its changed rows' fields (not by running the operation). */
   patched?(): void;
+  /** A stale answer only tombstones made stale was not patched, and why (it was rebuilt by running its operation). */
+  patchRefused?(reason: PatchRefusal): void;
 }
+
+/**
+ * Why a stale answer whose list generations were unchanged was not patched: this process did not
+ * record that build (another process built it, or it was PRIVATE); a tombstone that moved is not
+ * an entity's (a range bucket: rows may have moved); a changed row's type had rows in a list, or
+ * the answer shows no recorded field of it; its rows could not be read; the patch does not apply
+ * (a row is gone, a field of its own read a changed column) or the epoch moved meanwhile.
+ */
+export type PatchRefusal = 'not_recorded' | 'not_an_entity' | 'listed_or_unrecorded' | 'read_failed' | 'does_not_apply';
 
 /** Patching stale answers instead of running their operation again (answer-patch.ts). */
 export interface AnswerPatches {
@@ -157,20 +168,25 @@ export function createResponseCache(options: {
    * Stored before it is sent, as an executed answer is.
    */
   async function sendPatched(plan: ResponseCachePlan, stale: StaleAnswer, contentType: string, res: ServerResponse): Promise<boolean> {
+    if (!patches) return false;
+    const refuse = (reason: PatchRefusal) => {
+      observer.patchRefused?.(reason);
+      return false;
+    };
     const entry = recorded?.get(stale.key);
-    if (!patches || !entry || entry.build !== stale.build || stale.key !== plan.publicKey || stale.response.scope !== 'PUBLIC') return false;
+    if (!entry || entry.build !== stale.build || stale.key !== plan.publicKey || stale.response.scope !== 'PUBLIC') return refuse('not_recorded');
     const entities = stale.changed.map((key) => keyspace.entityOfTombstone(key));
-    if (entities.length === 0 || entities.some((entity) => entity === null)) return false;
+    if (entities.length === 0 || entities.some((entity) => entity === null)) return refuse('not_an_entity');
     // Refused before any row is read: a refused patch costs the rebuild nothing.
-    if (!mayPatch(entry.recorded, entities as { type: string; id: string }[])) return false;
+    if (!mayPatch(entry.recorded, entities as { type: string; id: string }[])) return refuse('listed_or_unrecorded');
     let rows: readonly (Record<string, unknown> | null)[];
     try {
       rows = await patches.load(entities as { type: string; id: string }[]);
     } catch {
-      return false;
+      return refuse('read_failed');
     }
     const patched = patchAnswer(stale.response.body, entry.recorded, new Map(entities.map((entity, i) => [entityName(entity!.type, entity!.id), rows[i] ?? null])));
-    if (!patched || epoch() !== plan.epoch) return false;
+    if (!patched || epoch() !== plan.epoch) return refuse('does_not_apply');
     const { maxAge, scope: policyScope } = stale.response;
     await Promise.all([storeAnswer(plan, stale.key, { body: patched.body, maxAge, scope: policyScope }, stale.dependencies, patched.recorded), patches.flushFills()]);
     observer.patched?.();
