@@ -49,13 +49,14 @@ export interface ResponseCacheObserver {
 }
 
 /**
- * Why a stale answer whose list generations were unchanged was not patched: this process did not
- * record that build (another process built it, or it was PRIVATE); a tombstone that moved is not
+ * Why a stale answer whose list generations were unchanged was not patched: this process kept no
+ * recording of that answer (none was made: a PRIVATE answer, or no entity row outside a list; or
+ * it was evicted), or of another build of it (another process built the one stored); a tombstone that moved is not
  * an entity's (a range bucket: rows may have moved); a changed row's type had rows in a list, or
  * the answer shows no recorded field of it; its rows could not be read; the patch does not apply
  * (a row is gone, a field of its own read a changed column) or the epoch moved meanwhile.
  */
-export type PatchRefusal = 'not_recorded' | 'not_an_entity' | 'listed_or_unrecorded' | 'read_failed' | 'does_not_apply';
+export type PatchRefusal = 'not_recorded' | 'other_build' | 'not_an_entity' | 'listed_or_unrecorded' | 'read_failed' | 'does_not_apply';
 
 /** Patching stale answers instead of running their operation again (answer-patch.ts). */
 export interface AnswerPatches {
@@ -146,8 +147,11 @@ export function createResponseCache(options: {
 
   /**
    * Stores an answer built (or patched) for `plan` under `key`, and what its build recorded of its
-   * rows (`uses`, for a PUBLIC answer): kept as soon as the save is answered, so that of two
-   * builds saved one after the other the recording kept is the one Redis holds.
+   * rows (`uses`, for a PUBLIC answer). The recording is kept as the save is sent, not when it is
+   * answered: saves reach Redis in the order they are sent, so the recording kept is the build
+   * Redis holds — and a lookup whose reply is read with the save's sees both (kept after the
+   * answer, a lookup processed in between found the new build and the old recording). A save
+   * that fails leaves a recording of a build no one stores: never used.
    */
   async function storeAnswer(
     plan: ResponseCachePlan, key: string, answer: Pick<StoredResponse, 'body' | 'maxAge' | 'scope'>, dependencies: Dependencies, uses: EntityUses | undefined,
@@ -155,10 +159,9 @@ export function createResponseCache(options: {
     const ttl = Math.min(Math.max(answer.maxAge, retentionSeconds), RESPONSE_MAX_TTL_SECONDS);
     const storedAt = Date.now();
     const build = newBuildId();
-    const stored = await store.save(key, { ...answer, storedAt, expiresAt: storedAt + ttl * 1000 }, dependencies, ttl, { mark: plan.mark, build });
-    if (!stored) return;
     if (recorded && uses && uses.uses.length > 0 && answer.scope === 'PUBLIC') recorded.set(key, { build, recorded: uses });
-    observer.saved?.();
+    const stored = await store.save(key, { ...answer, storedAt, expiresAt: storedAt + ttl * 1000 }, dependencies, ttl, { mark: plan.mark, build });
+    if (stored) observer.saved?.();
   }
 
   /**
@@ -167,14 +170,15 @@ export function createResponseCache(options: {
    * refused moved generations), this process recorded the stale build, and the patch applies.
    * Stored before it is sent, as an executed answer is.
    */
-  async function sendPatched(plan: ResponseCachePlan, stale: StaleAnswer, contentType: string, res: ServerResponse): Promise<boolean> {
-    if (!patches) return false;
+  async function sendPatched(plan: ResponseCachePlan, stale: StaleAnswer, contentType: string, res: ServerResponse): Promise<'sent' | PatchRefusal | null> {
+    if (!patches) return null;
     const refuse = (reason: PatchRefusal) => {
       observer.patchRefused?.(reason);
-      return false;
+      return reason;
     };
     const entry = recorded?.get(stale.key);
-    if (!entry || entry.build !== stale.build || stale.key !== plan.publicKey || stale.response.scope !== 'PUBLIC') return refuse('not_recorded');
+    if (!entry || stale.key !== plan.publicKey || stale.response.scope !== 'PUBLIC') return refuse('not_recorded');
+    if (entry.build !== stale.build) return refuse('other_build');
     const entities = stale.changed.map((key) => keyspace.entityOfTombstone(key));
     if (entities.length === 0 || entities.some((entity) => entity === null)) return refuse('not_an_entity');
     // Refused before any row is read: a refused patch costs the rebuild nothing.
@@ -196,7 +200,44 @@ export function createResponseCache(options: {
     res.setHeader(RESPONSE_CACHE_HEADER, 'MISS');
     res.end(patched.body);
     plan.release?.();
-    return true;
+    return 'sent';
+  }
+
+  /**
+   * This request rebuilds what its lookup `found` missed: true when it sent the answer (a patch,
+   * or a current answer found again), false when the operation must run. A stale build other than
+   * the one this process last recorded is mostly one it has just replaced — the lookup's reply was
+   * read after that save was sent —, so the answer is looked up once more, and served if current.
+   */
+  async function rebuild(plan: ResponseCachePlan, found: ResponseLookup, contentType: string, res: ServerResponse, retried = false): Promise<boolean> {
+    if (found.kind === 'hit') return false;
+    plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
+    if (found.kind !== 'unavailable') plan.snapshot = found.snapshot;
+    if (found.kind !== 'invalidated' || !found.stale) return false;
+    const outcome = await sendPatched(plan, found.stale, contentType, res);
+    if (outcome !== 'other_build' || retried) return outcome === 'sent';
+    const again = await lookup(plan);
+    if (again.kind === 'hit') {
+      sendHit(again.response, contentType, res);
+      plan.release?.();
+      return true;
+    }
+    return rebuild(plan, again, contentType, res, true);
+  }
+
+  /**
+   * Sends a stored answer. No `Age`: it was just checked against everything it was built from, so
+   * it is as current as one built now (RFC 9111: an Age means the origin did not validate it for
+   * this request), and a downstream cache may keep it for its whole max-age — also when it has been
+   * stored for longer than that (retentionSeconds).
+   */
+  function sendHit(response: StoredResponse, contentType: string, res: ServerResponse): void {
+    const { body, maxAge, scope: policyScope } = response;
+    res.statusCode = 200;
+    res.setHeader('content-type', contentType);
+    res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
+    res.setHeader(RESPONSE_CACHE_HEADER, 'HIT');
+    res.end(body);
   }
 
   return {
@@ -225,9 +266,7 @@ export function createResponseCache(options: {
         if (!leader) {
           observer.lookup?.(found.kind, plan.queryHash);
           lead(plan, res, flight);
-          plan.mark = found.mark;
-          plan.snapshot = found.snapshot;
-          return found.kind === 'invalidated' && found.stale !== undefined && sendPatched(plan, found.stale, contentType, res);
+          return rebuild(plan, found, contentType, res);
         }
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([leader, new Promise<void>((resolve) => { timer = setTimeout(resolve, followerWaitMs); })]);
@@ -238,21 +277,8 @@ export function createResponseCache(options: {
       // One result per request, its last: a follower served after waiting counts as a hit, not as
       // a miss and then a hit.
       observer.lookup?.(found.kind, plan.queryHash);
-      if (found.kind !== 'hit') {
-        plan.mark = found.mark; // this request builds the answer: its reads come after this lookup
-        if (found.kind !== 'unavailable') plan.snapshot = found.snapshot;
-        return found.kind === 'invalidated' && found.stale !== undefined && sendPatched(plan, found.stale, contentType, res);
-      }
-      // No `Age`: the answer was just checked against everything it was built from, so it is as
-      // current as one built now (RFC 9111: an Age means the origin did not validate it for this
-      // request), and a downstream cache may keep it for its whole max-age — also when it has been
-      // stored for longer than that (retentionSeconds).
-      const { body, maxAge, scope: policyScope } = found.response;
-      res.statusCode = 200;
-      res.setHeader('content-type', contentType);
-      res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
-      res.setHeader(RESPONSE_CACHE_HEADER, 'HIT');
-      res.end(body);
+      if (found.kind !== 'hit') return rebuild(plan, found, contentType, res);
+      sendHit(found.response, contentType, res);
       return true;
     },
 
