@@ -194,11 +194,8 @@ export function createResponseCache(options: {
     const { maxAge, scope: policyScope } = stale.response;
     await Promise.all([storeAnswer(plan, stale.key, { body: patched.body, maxAge, scope: policyScope }, stale.dependencies, patched.recorded), patches.flushFills()]);
     observer.patched?.();
-    res.statusCode = 200;
-    res.setHeader('content-type', contentType);
-    res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
-    res.setHeader(RESPONSE_CACHE_HEADER, 'MISS');
-    res.end(patched.body);
+    // A rebuild (MISS), with the headers its stored answer gets on a hit: the same cache policy.
+    sendAnswer({ body: patched.body, maxAge, scope: policyScope }, contentType, res, 'MISS');
     plan.release?.();
     return 'sent';
   }
@@ -218,7 +215,7 @@ export function createResponseCache(options: {
     if (outcome !== 'other_build' || retried) return outcome === 'sent';
     const again = await lookup(plan);
     if (again.kind === 'hit') {
-      sendHit(again.response, contentType, res);
+      sendAnswer(again.response, contentType, res, 'HIT');
       plan.release?.();
       return true;
     }
@@ -226,18 +223,17 @@ export function createResponseCache(options: {
   }
 
   /**
-   * Sends a stored answer. No `Age`: it was just checked against everything it was built from, so
-   * it is as current as one built now (RFC 9111: an Age means the origin did not validate it for
-   * this request), and a downstream cache may keep it for its whole max-age — also when it has been
-   * stored for longer than that (retentionSeconds).
+   * Sends a stored (or patched) answer. No `Age`: it was just checked against everything it was
+   * built from, so it is as current as one built now (RFC 9111: an Age means the origin did not
+   * validate it for this request), and a downstream cache may keep it for its whole max-age — also
+   * when it has been stored for longer than that (retentionSeconds).
    */
-  function sendHit(response: StoredResponse, contentType: string, res: ServerResponse): void {
-    const { body, maxAge, scope: policyScope } = response;
+  function sendAnswer(answer: Pick<StoredResponse, 'body' | 'maxAge' | 'scope'>, contentType: string, res: ServerResponse, cache: 'HIT' | 'MISS'): void {
     res.statusCode = 200;
     res.setHeader('content-type', contentType);
-    res.setHeader('cache-control', `max-age=${maxAge}, ${policyScope.toLowerCase()}`);
-    res.setHeader(RESPONSE_CACHE_HEADER, 'HIT');
-    res.end(body);
+    res.setHeader('cache-control', `max-age=${answer.maxAge}, ${answer.scope.toLowerCase()}`);
+    res.setHeader(RESPONSE_CACHE_HEADER, cache);
+    res.end(answer.body);
   }
 
   return {
@@ -278,7 +274,7 @@ export function createResponseCache(options: {
       // a miss and then a hit.
       observer.lookup?.(found.kind, plan.queryHash);
       if (found.kind !== 'hit') return rebuild(plan, found, contentType, res);
-      sendHit(found.response, contentType, res);
+      sendAnswer(found.response, contentType, res, 'HIT');
       return true;
     },
 
