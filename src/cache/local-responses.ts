@@ -63,10 +63,10 @@ const ADMISSION_WINDOW = 10;
  *     if before the answer, the copy is not kept (the message's keys are compared with the
  *     answer's dependencies); if after, the message drops the copy (an index from dependency to
  *     copies).
- * Before answering from memory, the lookup lets the event loop take one turn, so that a message
- * already received is applied first (as the tier does). Copies are served only while the tier's
+ * Before answering from memory, the lookup waits for the tier's barrier, so that every message
+ * published before it began has been applied (as the tier does). Copies are served only while the tier's
  * subscription is known to hold and the cache is usable; a suspension or an epoch change empties
- * them. Bound: as the tier's — until the message arrives, and never longer than `ttlMs` after the
+ * them. Bound: as the tier's — none while pub/sub delivers, and never longer than `ttlMs` after the
  * copy was checked in Redis (nor past the answer's life in Redis, StoredResponse.expiresAt).
  *
  * Only the first of a lookup's keys is answered locally (a signed-in viewer's own answer comes
@@ -189,8 +189,9 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       followEpoch();
       const first = keys[0];
       if (first !== undefined && serving() && lru.has(first)) {
-        await tier.nextTurn();
-        const held = serving() && epoch === options.epoch() ? lru.get(first) : undefined;
+        // Every message published before this lookup began is applied first (LocalTier.barrier).
+        const synced = await tier.barrier();
+        const held = synced && serving() && epoch === options.epoch() ? lru.get(first) : undefined;
         if (held) {
           count('served');
           return { kind: 'hit', key: first, response: held.response };

@@ -22,6 +22,8 @@ export interface LocalTierObserver {
   evicted?(keys: number): void;
   /** The tier was emptied: its subscription dropped, or the epoch moved. */
   cleared?(reason: 'disconnected' | 'epoch'): void;
+  /** A barrier's sync came back (`ok`) or failed: one round trip, shared by every read that waited for it. */
+  synced?(outcome: 'ok' | 'failed'): void;
 }
 
 export interface LocalTierStats {
@@ -41,8 +43,13 @@ export interface LocalTier extends CacheStore {
   evict(keys: readonly string[]): void;
   /** The subscription is gone (messages may be lost): empty, and pass everything through. */
   suspend(): void;
-  /** Subscribed again: reads issued from now on may be kept. */
-  resume(): void;
+  /**
+   * Subscribed again: reads issued from now on may be kept. `sync`: one round trip on the
+   * subscription's own connection (a PING), resolved once every message Redis published to it
+   * before processing the PING has been applied — Redis answers a connection in order. Without
+   * one (a cluster, whose messages cross the cluster bus), one event-loop turn stands in for it.
+   */
+  resume(sync?: () => Promise<unknown>): void;
   /** Entries held now (tests, metrics). */
   size(): number;
   /**
@@ -51,8 +58,13 @@ export interface LocalTier extends CacheStore {
    * other in-process copies (whole responses, see local-responses.ts) follow the same messages.
    */
   follow(listener: LocalTierListener): void;
-  /** One event-loop turn, shared by the lookups of a turn: messages already received are applied first. */
-  nextTurn(): Promise<void>;
+  /**
+   * Resolves true once every invalidation message published before the call has been applied
+   * (a sync sent after the call has come back), false when that cannot be known (the
+   * subscription is down or the sync failed): then nothing may be answered from memory. One sync
+   * in flight at a time, shared by every caller that came before it was sent.
+   */
+  barrier(): Promise<boolean>;
 }
 
 export interface LocalTierListener {
@@ -104,10 +116,12 @@ const clockNumber = (clock: string) => (clock === ABSENT_CLOCK ? 0 : Number(cloc
  * applied. An answer that came back before its
  * message is kept and then dropped by it. Fills (setMany) are never kept: Redis may refuse them.
  *
- * Bound: a value is served at most until the invalidation's message reaches this process (it is
- * published in the invalidation's own pipeline, before the writer answers, and the tier lets the
- * event loop take received messages before it answers), and never longer than `ttlMs` after it was
- * read from Redis.
+ * Bound: none for a write acknowledged before the read began, as long as pub/sub delivers. The
+ * message is published in the invalidation's own atomic script, before the writer answers, and
+ * the tier answers from memory only after a sync on the subscription's connection sent after the
+ * read began has come back (barrier): Redis queued the message to that connection before it
+ * answered the sync. A message lost without a disconnect: never longer than `ttlMs` after the value
+ * was read from Redis. (On a cluster, messages cross the cluster bus: until the message arrives.)
  */
 export function createLocalTier(inner: CacheStore, options: LocalTierOptions): LocalTier {
   const lru = new LRUCache<string, Held>({ max: options.max, ttl: options.ttlMs });
@@ -123,6 +137,32 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   const listeners: LocalTierListener[] = [];
   let turn: Promise<void> | null = null;
   const nextTurn = () => (turn ??= new Promise<void>((resolve) => setImmediate(() => { turn = null; resolve(); })));
+
+  // The barrier: the subscription's sync, at most one in flight; callers that come while one is
+  // in flight wait for the next, sent when it returns (the one in flight may have been processed
+  // by Redis before their writer's message was published).
+  let sync: (() => Promise<unknown>) | undefined;
+  let syncing = false;
+  let waiting: ((synced: boolean) => void)[] = [];
+  function sendSync(): void {
+    const batch = waiting;
+    waiting = [];
+    syncing = true;
+    const send = sync ?? nextTurn;
+    send().then(() => true, () => false).then((synced) => {
+      syncing = false;
+      if (sync) observer.synced?.(synced ? 'ok' : 'failed');
+      for (const resolve of batch) resolve(synced && active);
+      if (waiting.length > 0) sendSync();
+    });
+  }
+  function barrier(): Promise<boolean> {
+    if (!active) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      waiting.push(resolve);
+      if (!syncing) sendSync();
+    });
+  }
 
   function clear(reason: 'disconnected' | 'epoch'): void {
     lru.clear();
@@ -149,14 +189,15 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
       active = false;
       clear('disconnected');
     },
-    resume() {
+    resume(subscriptionSync) {
+      sync = subscriptionSync;
       active = true;
     },
     size: () => lru.size,
     follow(listener) {
       listeners.push(listener);
     },
-    nextTurn,
+    barrier,
 
     getMany: async (keys) => (await read(keys, async () => ({ values: await inner.getMany(keys), leases: [] }))).values,
     lookup: (reads) => read(reads.map((r) => r.key), () => inner.lookup(reads)),
@@ -194,11 +235,13 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
       epoch = current;
     }
     if (active && keys.every((key) => lru.has(key))) {
-      // One event-loop turn first: a message this process has already received (it left Redis
-      // before the writer's reply, so before any request that follows that reply) may still wait
-      // in the poll queue behind the request's own I/O. Shared by every lookup of the turn.
-      await nextTurn();
-      const held = active ? keys.map((key) => lru.get(key)) : [];
+      // The barrier first: a message published before this read began (say, by a writer whose
+      // reply preceded the request) may not have been received yet — Redis does not order its
+      // writes to different connections, and a busy machine can delay either — or may wait in the
+      // poll queue behind the request's own I/O. Once a sync sent after now has come back, every
+      // such message has been applied.
+      const synced = await barrier();
+      const held = synced && active ? keys.map((key) => lru.get(key)) : [];
       if (held.length === keys.length && held.every((entry) => entry !== undefined)) {
         stats.served++;
         observer.served?.(keys.length);

@@ -30,11 +30,16 @@ export async function watchInvalidations(redis: RedisClient, channel: string, ti
   subscriber.on('message', (_channel: string, message: string) => tier.evict(message.split(' ')));
   subscriber.on('ready', () => { subscribed = subscribe(); });
 
+  // The tier's barrier: a PING on this connection is answered after every message Redis queued to
+  // it before, and ioredis emits those messages before it resolves the PING. On a cluster the
+  // messages of other nodes cross the cluster bus, which a PING does not wait for: none there.
+  const sync = redis.isCluster ? undefined : () => subscriber.ping();
+
   async function subscribe(): Promise<void> {
     const mine = connection;
     try {
       await subscriber.subscribe(channel);
-      if (mine === connection && !stopped) tier.resume();
+      if (mine === connection && !stopped) tier.resume(sync);
     } catch {
       // Dropped again: its 'close' suspended the tier and its next 'ready' retries. Still up (the
       // SUBSCRIBE timed out): retry here, or the tier would stay off for as long as the connection.

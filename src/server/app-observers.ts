@@ -48,6 +48,7 @@ export function createAppObservers(options: { hooks: AppHooks; metrics: Metrics;
     forwarded: () => metrics.localTier('miss'),
     evicted: (keys) => metrics.localEvictions(keys),
     cleared: (reason) => metrics.localCleared(reason),
+    synced: (outcome) => metrics.localSynced(outcome),
   };
 
   // Every statement at trace level: how tests and operators count SQL in a server process.

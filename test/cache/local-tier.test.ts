@@ -70,7 +70,7 @@ describe('in-process tier on the shared Redis', () => {
 
   const read = () => reader.cache.store.getMany([keys.clock, keys.generation, keys.book, keys.page]);
 
-  it('answers a repeated read without a round trip, but never leases', async () => {
+  it('answers a repeated read without reading Redis, but never leases', async () => {
     expect(reader.tier.active()).toBe(true);
     const first = await read();
     expect(reader.roundTrips).toEqual(['getMany']);
@@ -168,6 +168,56 @@ describe('in-process tier on the shared Redis', () => {
     } finally {
       await watcher.stop();
       subscriber.disconnect();
+      connection.disconnect();
+    }
+  });
+
+  it('never answers from memory before the messages published ahead of the read are applied, however late they arrive', async () => {
+    // Redis does not order its writes to two connections: the writer's reply (and so a request
+    // that follows it) can arrive before the message, which here waits unread in the subscriber's
+    // socket. The CI stress run caught this once: a read 0.01 ms after an ORM write's ack, served
+    // from an in-process copy whose message had not been read yet.
+    const connection = new Redis(TEST_REDIS_URL);
+    let gets = 0;
+    const raw = createRedisStore(connection);
+    const counted: CacheStore = { ...raw, getMany: (k) => { gets++; return raw.getMany(k); } };
+    const syncs: string[] = [];
+    const tier = createLocalTier(counted, { prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, observer: { synced: (outcome) => syncs.push(outcome) } });
+    // The subscriber is a duplicate of this connection (subscriberFor): capture it to hold its socket.
+    const base = new Redis(TEST_REDIS_URL, { commandTimeout: 300 });
+    let subscriber: Redis | undefined;
+    base.duplicate = (options) => (subscriber = Redis.prototype.duplicate.call(base, options));
+    const watcher = await watchInvalidations(base, invalidatedChannel(prefix), tier);
+    const get = async () => (await tier.getMany([keys.clock, keys.book]))[1];
+    try {
+      expect(await get()).toBe('{"v":"old"}');
+      expect(await get()).toBe('{"v":"old"}');
+      expect(gets).toBe(1); // held
+
+      // The message arrives 50 ms late: the read waits for it (the barrier's PING comes back after it).
+      subscriber!.stream.pause();
+      await writer.invalidator.apply(bookEvicted());
+      await redis.set(keys.book, '{"v":"new"}');
+      setTimeout(() => subscriber!.stream.resume(), 50);
+      const startedAt = performance.now();
+      expect(await get()).toBe('{"v":"new"}');
+      expect(performance.now() - startedAt).toBeGreaterThanOrEqual(45);
+      expect(gets).toBe(2); // the message dropped the copy: read from Redis
+      expect(await get()).toBe('{"v":"new"}');
+      expect(gets).toBe(2); // and held again
+
+      // The message never comes (the socket stays unread): the sync times out and every read goes to Redis.
+      subscriber!.stream.pause();
+      await writer.invalidator.apply(bookEvicted());
+      await redis.set(keys.book, '{"v":"newer"}');
+      expect(await get()).toBe('{"v":"newer"}');
+      expect(gets).toBe(3);
+      expect(tier.stats.served).toBe(2);
+      expect(syncs).toEqual(['ok', 'ok', 'ok', 'failed']); // one PING per read answered from memory here (none shared)
+      subscriber!.stream.resume();
+    } finally {
+      await watcher.stop();
+      base.disconnect();
       connection.disconnect();
     }
   });
