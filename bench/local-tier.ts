@@ -127,7 +127,7 @@ try {
     'Q1: `book(id:) { id title priceCents reviewCount author { id name } reviews(first: 5) { totalCount edges { node { … } } } }`; Q2: `books(first: 20, after:, orderBy: PRICE ASC)` pages walked by cursor (bench/suite/README.md).',
     'Each mode\'s server in its own process (the suite\'s target host), each starting with an empty cache, off and on running side by side and measured in',
     'alternating windows (p50/p99: median over the windows); the load generator (autocannon),',
-    'PostgreSQL and Redis share the machine. Redis RT/req: the store\'s round trips (lookups answered in process are none).',
+    'PostgreSQL and Redis share the machine. Redis RT/req: the store\'s round trips, the tier\'s barrier PINGs included (reads answered in process share one).',
     '',
     ...sections,
   ].join('\n');

@@ -22,8 +22,8 @@ export interface LocalTierObserver {
   evicted?(keys: number): void;
   /** The tier was emptied: its subscription dropped, or the epoch moved. */
   cleared?(reason: 'disconnected' | 'epoch'): void;
-  /** A barrier's sync came back (`ok`) or failed: one round trip, shared by every read that waited for it. */
-  synced?(outcome: 'ok' | 'failed'): void;
+  /** A barrier's sync came back (`error` undefined) or failed: one round trip, shared by every read that waited for it. */
+  synced?(durationMs: number, error?: unknown): void;
 }
 
 export interface LocalTierStats {
@@ -61,8 +61,8 @@ export interface LocalTier extends CacheStore {
   /**
    * Resolves true once every invalidation message published before the call has been applied
    * (a sync sent after the call has come back), false when that cannot be known (the
-   * subscription is down or the sync failed): then nothing may be answered from memory. One sync
-   * in flight at a time, shared by every caller that came before it was sent.
+   * subscription is down or the sync failed): then nothing may be answered from memory. The
+   * callers of one event-loop turn share one sync.
    */
   barrier(): Promise<boolean>;
 }
@@ -135,33 +135,28 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   let epoch: number | null = null; // read lazily: the tier is built before the epoch it follows
 
   const listeners: LocalTierListener[] = [];
-  let turn: Promise<void> | null = null;
-  const nextTurn = () => (turn ??= new Promise<void>((resolve) => setImmediate(() => { turn = null; resolve(); })));
 
-  // The barrier: the subscription's sync, at most one in flight; callers that come while one is
-  // in flight wait for the next, sent when it returns (the one in flight may have been processed
-  // by Redis before their writer's message was published).
+  // The barrier: one sync per event-loop turn that asks for one, sent in the turn's check phase
+  // (setImmediate), so after every request this turn read: whatever preceded those requests —
+  // their writers' replies, and so the messages Redis queued before them — precedes the sync. A
+  // sync already sent is not shared with later callers: it may have reached Redis before their
+  // writers' messages were published.
   let sync: (() => Promise<unknown>) | undefined;
-  let syncing = false;
-  let waiting: ((synced: boolean) => void)[] = [];
-  function sendSync(): void {
-    const batch = waiting;
-    waiting = [];
-    syncing = true;
-    const send = sync ?? nextTurn;
-    send().then(() => true, () => false).then((synced) => {
-      syncing = false;
-      if (sync) observer.synced?.(synced ? 'ok' : 'failed');
-      for (const resolve of batch) resolve(synced && active);
-      if (waiting.length > 0) sendSync();
-    });
+  let next: Promise<boolean> | null = null;
+  function sendSync(): Promise<boolean> {
+    if (!sync) return Promise.resolve(true); // the turn itself: messages already received are applied
+    const startedAt = performance.now();
+    return sync().then(
+      () => { observer.synced?.(performance.now() - startedAt); return active; },
+      (error: unknown) => { observer.synced?.(performance.now() - startedAt, error); return false; },
+    );
   }
   function barrier(): Promise<boolean> {
     if (!active) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
-      waiting.push(resolve);
-      if (!syncing) sendSync();
-    });
+    return (next ??= new Promise<boolean>((resolve) => setImmediate(() => {
+      next = null;
+      resolve(sendSync());
+    })));
   }
 
   function clear(reason: 'disconnected' | 'epoch'): void {

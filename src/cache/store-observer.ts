@@ -1,5 +1,5 @@
 /** What a store reports about its own traffic: the seam for metrics, traces and tests that count. */
-export type StoreOperation = 'getMany' | 'setMany' | 'acquire' | 'invalidate' | 'increment' | 'raiseCounter' | 'responseLookup' | 'responseSave';
+export type StoreOperation = 'getMany' | 'setMany' | 'acquire' | 'invalidate' | 'increment' | 'raiseCounter' | 'responseLookup' | 'responseSave' | 'localSync';
 
 export interface StoreObserver {
   /** Called once per network round trip with the number of commands it carried. */

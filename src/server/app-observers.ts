@@ -48,7 +48,8 @@ export function createAppObservers(options: { hooks: AppHooks; metrics: Metrics;
     forwarded: () => metrics.localTier('miss'),
     evicted: (keys) => metrics.localEvictions(keys),
     cleared: (reason) => metrics.localCleared(reason),
-    synced: (outcome) => metrics.localSynced(outcome),
+    // The barrier's PING: a round trip of the store's like any other (shared by the reads that waited).
+    synced: (durationMs, error) => (error === undefined ? store.roundTrip!('localSync', 1, durationMs) : store.failure!('localSync', error)),
   };
 
   // Every statement at trace level: how tests and operators count SQL in a server process.

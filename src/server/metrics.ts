@@ -64,7 +64,6 @@ export function createMetrics(options: MetricsOptions = {}) {
     localHits: counter('cache_local_hits_total', 'Cache lookups (one per batch round) answered by the in-process tier without a Redis read (after a shared barrier PING)'),
     localMisses: counter('cache_local_misses_total', 'Cache lookups the in-process tier sent on to Redis (a key not held, or the tier off)'),
     localEvictions: counter('cache_local_evictions_total', 'In-process tier entries dropped by invalidation messages'),
-    localSyncs: counter('cache_local_syncs_total', "In-process tier barriers: PINGs on its subscription's connection, each shared by the reads answered from memory meanwhile (ok, or failed: those reads went to Redis)", ['outcome']),
     localClears: counter('cache_local_clears_total', 'In-process tier emptied, by reason (disconnected: its subscription dropped; epoch)', ['reason']),
     localResponses: counter('response_cache_local_total', 'Whole answers in process (in-process tier on), by event: served (no Redis read), kept (a Redis hit copied), discarded (its dependencies changed in flight), evicted (by an invalidation message)', ['event']),
     feedDisconnects: counter('change_feed_disconnects_total', 'Change feed connections lost (each followed by an epoch bump)'),
@@ -122,7 +121,6 @@ export function createMetrics(options: MetricsOptions = {}) {
     localTier: (outcome: 'hit' | 'miss') => (outcome === 'hit' ? m.localHits : m.localMisses).inc(),
     localEvictions: (keys: number) => m.localEvictions.inc(keys),
     localCleared: (reason: string) => m.localClears.inc({ reason }),
-    localSynced: (outcome: 'ok' | 'failed') => m.localSyncs.inc({ outcome }),
     localResponses: (event: 'served' | 'kept' | 'discarded' | 'evicted', count = 1) => m.localResponses.inc({ event }, count),
     /** This app's metrics and the process's, in the Prometheus text format. */
     async expose(): Promise<MetricsExposition> {

@@ -182,7 +182,7 @@ describe('in-process tier on the shared Redis', () => {
     const raw = createRedisStore(connection);
     const counted: CacheStore = { ...raw, getMany: (k) => { gets++; return raw.getMany(k); } };
     const syncs: string[] = [];
-    const tier = createLocalTier(counted, { prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, observer: { synced: (outcome) => syncs.push(outcome) } });
+    const tier = createLocalTier(counted, { prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, observer: { synced: (_ms, error) => syncs.push(error === undefined ? 'ok' : 'failed') } });
     // The subscriber is a duplicate of this connection (subscriberFor): capture it to hold its socket.
     const base = new Redis(TEST_REDIS_URL, { commandTimeout: 300 });
     let subscriber: Redis | undefined;
