@@ -2,7 +2,7 @@ import type { CacheStore } from './cache-store.ts';
 import { createEpoch, type Epoch } from './epoch.ts';
 import { createInvalidator, type Invalidator, type InvalidatorObserver } from './invalidator.ts';
 import { createKeyspace, epochChannel, epochKey, invalidatedChannel, type Keyspace } from './keyspace.ts';
-import { createLocalTier, type LocalTier, type LocalTierObserver } from './local-tier.ts';
+import { createLocalTier, type LocalTier, type LocalTierObserver, type LocalTierOptions } from './local-tier.ts';
 import { createFastConnection, type FastConnection } from './fast-connection.ts';
 import { createNullStore } from './null-store.ts';
 import { COMMAND_TIMEOUT_MS, connectQuietly, createRedisClient, isClusterUrl, subscriberFor, type RedisClient } from './redis-client.ts';
@@ -27,7 +27,7 @@ export interface CacheRuntimeOptions {
   /** Open the second connection for the requests' commands (fast-connection.ts); single Redis only. */
   readonly fastConnection?: boolean;
   /** An in-process LRU in front of Redis (see local-tier.ts); absent or max 0: none. */
-  readonly localTier?: { readonly max: number; readonly ttlMs: number; readonly observer?: LocalTierObserver };
+  readonly localTier?: { readonly max: number; readonly ttlMs: number; readonly observer?: LocalTierObserver; readonly session?: LocalTierOptions['session'] };
 }
 
 /** Everything a process needs to read through and invalidate the shared cache. */
@@ -66,7 +66,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   // Behind the gate: while a repair is pending or Redis is away, the tier is not even asked.
   const tierOptions = options.localTier;
   const localTier = redis && tierOptions && tierOptions.max > 0
-    ? createLocalTier(raw, { prefix: options.prefix, max: tierOptions.max, ttlMs: tierOptions.ttlMs, epoch: () => epoch.current(), observer: tierOptions.observer })
+    ? createLocalTier(raw, { ...tierOptions, prefix: options.prefix, epoch: () => epoch.current() })
     : null;
   const store = redis ? gateStore(localTier ?? raw, () => !repairPending && redis.status === 'ready') : raw;
   const channel = epochChannel(options.prefix);

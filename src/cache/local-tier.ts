@@ -11,6 +11,16 @@ export interface LocalTierOptions {
   /** The process's epoch: when it moves, every entry belongs to a retired epoch and is dropped. */
   readonly epoch: () => number;
   readonly observer?: LocalTierObserver;
+  /**
+   * The request the caller reads for (async context), if any: one barrier per request then, at
+   * its first read from memory — a barrier passed holds for all its later reads (see barrier).
+   */
+  readonly session?: () => BarrierSession | undefined;
+}
+
+/** Where a request keeps the barrier it passed (LocalTierOptions.session). */
+export interface BarrierSession {
+  tierBarrier?: Promise<boolean>;
 }
 
 export interface LocalTierObserver {
@@ -62,7 +72,11 @@ export interface LocalTier extends CacheStore {
    * Resolves true once every invalidation message published before the call has been applied
    * (a sync sent after the call has come back), false when that cannot be known (the
    * subscription is down or the sync failed): then nothing may be answered from memory. The
-   * callers of one event-loop turn share one sync.
+   * callers of one event-loop turn share one sync, and a request (LocalTierOptions.session) waits
+   * for one at most: once the messages of every write acknowledged before it began have been
+   * applied, no copy older than those writes is held again — a Redis answer that raced one of
+   * them is kept only if no message came while it was in flight, and one that came back before
+   * its message is dropped by it.
    */
   barrier(): Promise<boolean>;
 }
@@ -153,6 +167,11 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   }
   function barrier(): Promise<boolean> {
     if (!active) return Promise.resolve(false);
+    const session = options.session?.();
+    if (session) return (session.tierBarrier ??= turnBarrier());
+    return turnBarrier();
+  }
+  function turnBarrier(): Promise<boolean> {
     return (next ??= new Promise<boolean>((resolve) => setImmediate(() => {
       next = null;
       resolve(sendSync());

@@ -92,7 +92,8 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
     store: observe.store, invalidator: observe.invalidator, onRepaired: observe.onRepaired,
     epochRefreshMs: config.epochRefreshMs,
     fastConnection: true, // only with Redis: the runtime opens nothing with the cache off
-    localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier },
+    // One barrier per request (local-tier.ts): its state lives with the request's.
+    localTier: { max: config.localCacheMax ?? 0, ttlMs: config.localCacheTtlMs ?? 1000, observer: observe.localTier, session: () => scope.getStore() },
   });
   const { store, keyspace, invalidator } = cache;
   const orm = await openOrm({

@@ -28,6 +28,8 @@ export interface RequestState {
   responseCache?: ResponseCachePlan;
   /** The cache fills the request's loaders queued: sent at once before the answer leaves (fill-queue.ts). */
   fills?: FillQueue;
+  /** The in-process tier's barrier, once this request has asked for it (local-tier.ts, BarrierSession). */
+  tierBarrier?: Promise<boolean>;
 }
 
 /**

@@ -222,6 +222,47 @@ describe('in-process tier on the shared Redis', () => {
     }
   });
 
+  it('waits for one barrier per request, at its first read from memory', async () => {
+    const connection = new Redis(TEST_REDIS_URL);
+    const subscriber = new Redis(TEST_REDIS_URL);
+    let session: { tierBarrier?: Promise<boolean> } | undefined;
+    let syncs = 0;
+    const tier = createLocalTier(createRedisStore(connection), {
+      prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, session: () => session, observer: { synced: () => { syncs++; } },
+    });
+    const watcher = await watchInvalidations(subscriber, invalidatedChannel(prefix), tier);
+    const get = async (key: string) => (await tier.getMany([keys.clock, key]))[1];
+    try {
+      await get(keys.book);
+      await get(keys.page); // both held now
+      expect(syncs).toBe(0);
+      session = {}; // a request: its reads share one barrier, whatever the turn
+      expect(await get(keys.book)).toBe('{"v":"old"}');
+      await sleep(5);
+      expect(await get(keys.page)).toBe('{"v":[1],"g":"7"}');
+      expect(syncs).toBe(1);
+      // A write acknowledged after the barrier: its message drops the copy, and the request's next
+      // read goes to Redis (what it reads then is as fresh as the message made the tier).
+      await writer.invalidator.apply(bookEvicted());
+      await redis.set(keys.book, '{"v":"new"}');
+      await until(() => tier.stats.evicted > 0);
+      expect(await get(keys.book)).toBe('{"v":"new"}');
+      expect(syncs).toBe(1);
+      session = {}; // the next request waits for its own
+      expect(await get(keys.book)).toBe('{"v":"new"}');
+      expect(syncs).toBe(2);
+      session = undefined; // outside a request: one per call (per turn)
+      await get(keys.book);
+      await get(keys.book);
+      expect(syncs).toBe(4);
+      expect(tier.stats.served).toBe(5);
+    } finally {
+      await watcher.stop();
+      subscriber.disconnect();
+      connection.disconnect();
+    }
+  });
+
   it('drops a held copy that its reader refilled (a page of an older generation)', async () => {
     await writer.invalidator.apply(bookEvicted()); // generation 7 → 8: the page (g 7) is unservable
     await sleep(50); // its message, arriving during the next read, would (rightly) keep it from being held
