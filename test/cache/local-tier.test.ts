@@ -5,7 +5,7 @@ import { openCacheRuntime, type CacheRuntime } from '../../src/cache/cache-runti
 import type { CacheStore } from '../../src/cache/cache-store.ts';
 import { Evictions } from '../../src/cache/evictions.ts';
 import { invalidatedChannel } from '../../src/cache/keyspace.ts';
-import { createLocalTier } from '../../src/cache/local-tier.ts';
+import { createLocalTier, type LocalTierOptions } from '../../src/cache/local-tier.ts';
 import { createRedisStore } from '../../src/cache/redis-store.ts';
 import type { StoreOperation } from '../../src/cache/store-observer.ts';
 import { watchInvalidations } from '../../src/cache/watch-invalidations.ts';
@@ -69,6 +69,26 @@ describe('in-process tier on the shared Redis', () => {
   });
 
   const read = () => reader.cache.store.getMany([keys.clock, keys.generation, keys.book, keys.page]);
+
+  /**
+   * A tier of its own over a plain Redis store (`wrap` may slow or count it), kept by its own
+   * subscription, opened on a duplicate of `subscriberBase`; `close` stops both.
+   */
+  async function ownTier(options: { wrap?: (raw: CacheStore) => CacheStore; subscriberBase?: Redis; tier?: Partial<LocalTierOptions> } = {}) {
+    const connection = new Redis(TEST_REDIS_URL);
+    const base = options.subscriberBase ?? new Redis(TEST_REDIS_URL);
+    const raw = createRedisStore(connection);
+    const tier = createLocalTier(options.wrap?.(raw) ?? raw, { prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, ...options.tier });
+    const watcher = await watchInvalidations(base, invalidatedChannel(prefix), tier);
+    return {
+      tier,
+      async close() {
+        await watcher.stop();
+        base.disconnect();
+        connection.disconnect();
+      },
+    };
+  }
 
   it('answers a repeated read without reading Redis, but never leases', async () => {
     expect(reader.tier.active()).toBe(true);
@@ -141,15 +161,11 @@ describe('in-process tier on the shared Redis', () => {
   it('never keeps an answer that raced an invalidation message', async () => {
     // The reader's MGET runs in Redis before the invalidation, but its answer is processed after
     // the invalidation's message: the copy that message would have dropped must not be kept.
-    const connection = new Redis(TEST_REDIS_URL);
-    const raw = createRedisStore(connection);
     let release!: () => void;
     const held = new Promise<void>((r) => { release = r; });
     let mgets = 0;
-    const slow: CacheStore = { ...raw, getMany: async (k) => { const values = await raw.getMany(k); mgets++; await held; return values; } };
-    const tier = createLocalTier(slow, { prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current });
-    const subscriber = new Redis(TEST_REDIS_URL);
-    const watcher = await watchInvalidations(subscriber, invalidatedChannel(prefix), tier);
+    const slow = (raw: CacheStore): CacheStore => ({ ...raw, getMany: async (k) => { const values = await raw.getMany(k); mgets++; await held; return values; } });
+    const { tier, close } = await ownTier({ wrap: slow });
     try {
       expect(tier.active()).toBe(true);
       const racing = tier.getMany([keys.clock, keys.book]);
@@ -166,9 +182,7 @@ describe('in-process tier on the shared Redis', () => {
       expect((await tier.getMany([keys.clock, keys.book]))[1]).toBe('{"v":"new"}');
       expect(mgets).toBe(2); // the fresh answer was kept
     } finally {
-      await watcher.stop();
-      subscriber.disconnect();
-      connection.disconnect();
+      await close();
     }
   });
 
@@ -177,17 +191,16 @@ describe('in-process tier on the shared Redis', () => {
     // that follows it) can arrive before the message, which here waits unread in the subscriber's
     // socket. The CI stress run caught this once: a read 0.01 ms after an ORM write's ack, served
     // from an in-process copy whose message had not been read yet.
-    const connection = new Redis(TEST_REDIS_URL);
     let gets = 0;
-    const raw = createRedisStore(connection);
-    const counted: CacheStore = { ...raw, getMany: (k) => { gets++; return raw.getMany(k); } };
+    const counted = (raw: CacheStore): CacheStore => ({ ...raw, getMany: (k) => { gets++; return raw.getMany(k); } });
     const syncs: string[] = [];
-    const tier = createLocalTier(counted, { prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, observer: { synced: (_ms, error) => syncs.push(error === undefined ? 'ok' : 'failed') } });
     // The subscriber is a duplicate of this connection (subscriberFor): capture it to hold its socket.
     const base = new Redis(TEST_REDIS_URL, { commandTimeout: 300 });
     let subscriber: Redis | undefined;
     base.duplicate = (options) => (subscriber = Redis.prototype.duplicate.call(base, options));
-    const watcher = await watchInvalidations(base, invalidatedChannel(prefix), tier);
+    const { tier, close } = await ownTier({
+      wrap: counted, subscriberBase: base, tier: { observer: { synced: (_ms, error) => syncs.push(error === undefined ? 'ok' : 'failed') } },
+    });
     const get = async () => (await tier.getMany([keys.clock, keys.book]))[1];
     try {
       expect(await get()).toBe('{"v":"old"}');
@@ -216,21 +229,14 @@ describe('in-process tier on the shared Redis', () => {
       expect(syncs).toEqual(['ok', 'ok', 'ok', 'failed']); // one PING per read answered from memory here (none shared)
       subscriber!.stream.resume();
     } finally {
-      await watcher.stop();
-      base.disconnect();
-      connection.disconnect();
+      await close();
     }
   });
 
   it('waits for one barrier per request, at its first read from memory', async () => {
-    const connection = new Redis(TEST_REDIS_URL);
-    const subscriber = new Redis(TEST_REDIS_URL);
     let session: { tierBarrier?: Promise<boolean> } | undefined;
     let syncs = 0;
-    const tier = createLocalTier(createRedisStore(connection), {
-      prefix, max: 100, ttlMs: 60_000, epoch: reader.cache.epoch.current, session: () => session, observer: { synced: () => { syncs++; } },
-    });
-    const watcher = await watchInvalidations(subscriber, invalidatedChannel(prefix), tier);
+    const { tier, close } = await ownTier({ tier: { session: () => session, observer: { synced: () => { syncs++; } } } });
     const get = async (key: string) => (await tier.getMany([keys.clock, key]))[1];
     try {
       await get(keys.book);
@@ -257,9 +263,7 @@ describe('in-process tier on the shared Redis', () => {
       expect(syncs).toBe(4);
       expect(tier.stats.served).toBe(5);
     } finally {
-      await watcher.stop();
-      subscriber.disconnect();
-      connection.disconnect();
+      await close();
     }
   });
 
