@@ -150,13 +150,15 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
 
   const listeners: LocalTierListener[] = [];
 
-  // The barrier: one sync per event-loop turn that asks for one, sent in the turn's check phase
-  // (setImmediate), so after every request this turn read: whatever preceded those requests —
-  // their writers' replies, and so the messages Redis queued before them — precedes the sync. A
-  // sync already sent is not shared with later callers: it may have reached Redis before their
-  // writers' messages were published.
+  // The barrier: one sync in flight at a time. A caller waits for the next sync *sent after its
+  // call* (one already sent may have reached Redis before the caller's writers' messages were
+  // published): the pending one, sent once the one in flight is back, in the check phase
+  // (setImmediate) of that turn, so after every request read by then. Under load a sync thus
+  // serves every request that arrived during the previous one's round trip — a PING per turn
+  // instead cost about one PING per two hits, more than the round trips the tier saves.
   let sync: (() => Promise<unknown>) | undefined;
-  let next: Promise<boolean> | null = null;
+  let inFlight = false;
+  let pending: { readonly promise: Promise<boolean>; readonly resolve: (synced: boolean) => void } | null = null;
   function sendSync(): Promise<boolean> {
     if (!sync) return Promise.resolve(true); // the turn itself: messages already received are applied
     const startedAt = performance.now();
@@ -168,14 +170,26 @@ export function createLocalTier(inner: CacheStore, options: LocalTierOptions): L
   function barrier(): Promise<boolean> {
     if (!active) return Promise.resolve(false);
     const session = options.session?.();
-    if (session) return (session.tierBarrier ??= turnBarrier());
-    return turnBarrier();
+    if (session) return (session.tierBarrier ??= nextSync());
+    return nextSync();
   }
-  function turnBarrier(): Promise<boolean> {
-    return (next ??= new Promise<boolean>((resolve) => setImmediate(() => {
-      next = null;
-      resolve(sendSync());
-    })));
+  function nextSync(): Promise<boolean> {
+    if (pending) return pending.promise; // not sent yet: it will be sent after this call
+    let resolve!: (synced: boolean) => void;
+    pending = { promise: new Promise<boolean>((r) => { resolve = r; }), resolve };
+    if (!inFlight) setImmediate(flush);
+    return pending.promise;
+  }
+  function flush(): void {
+    const sending = pending;
+    if (!sending) return;
+    pending = null;
+    inFlight = true;
+    void sendSync().then((synced) => {
+      inFlight = false;
+      sending.resolve(synced);
+      if (pending) setImmediate(flush);
+    });
   }
 
   function clear(reason: 'disconnected' | 'epoch'): void {
