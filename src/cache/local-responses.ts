@@ -1,10 +1,9 @@
-import { LRUCache } from 'lru-cache';
 import { dependencyKeys } from './dependencies.ts';
 import type { LocalTier } from './local-tier.ts';
 import type { ResponseLookup, ResponseStore, StoredResponse } from './response-store.ts';
 
 export interface LocalResponsesOptions {
-  /** Answers held at most (least recently used go first). */
+  /** Answers held at most (the longest held go first). */
   readonly max: number;
   /** Bound on the held bodies' total size, in UTF-16 code units (≈ bytes for JSON). */
   readonly maxSize?: number;
@@ -25,7 +24,10 @@ export interface LocalResponsesStats {
   kept: number;
   /** Redis hits not kept: something they depend on was invalidated while they were in flight. */
   discarded: number;
-  /** Copies dropped because an invalidation named something they depend on. */
+  /**
+   * Copies found stale when next asked for (an invalidation named something they depend on, or
+   * they are older than the messages remembered): dropped, and the lookup goes to Redis.
+   */
   evicted: number;
 }
 
@@ -38,36 +40,52 @@ export interface LocalResponses extends ResponseStore {
 interface Held {
   readonly response: StoredResponse;
   readonly dependencies: readonly string[];
+  /**
+   * The message sequence it is known current at (checked in Redis, built, or checked here since):
+   * valid while nothing it depends on is named after it.
+   */
+  since: number;
+  /** Date.now() past which it is not served (the tier's bound, the answer's life in Redis). */
+  readonly expiresAt: number;
+  readonly size: number;
 }
 
-/** Messages are remembered in two generations of this many: a lookup in flight while more arrived is not kept. */
-const ROTATE_EVERY = 1024;
+/**
+ * Keys named by messages remembered at most (the latest naming of each): past it the oldest are
+ * forgotten, and a copy (or a lookup in flight) older than what is remembered cannot be checked —
+ * it goes to Redis again.
+ */
+const REMEMBERED_KEYS = 65_536;
 const DEFAULT_MAX_SIZE = 64 * 1024 * 1024;
-/** An answer is copied when looked up again within this many `ttlMs` of a lookup. */
-const ADMISSION_WINDOW = 10;
 
 /**
  * Whole answers held in process, in front of the Redis response store, kept coherent by the same
  * invalidation messages as the in-process tier (local-tier.ts), which it follows.
  *
  * A copy is taken from a Redis hit, whose lookup checked it current inside Redis and answered what
- * it depends on (tombstones and generations) — from the second lookup of an answer within
- * ADMISSION_WINDOW × ttlMs, so that answers asked for once do not pay for it — or from an answer
- * saved by the request whose lookup missed (the miss answers a mark that the save brings back): it
- * was built from reads made after that miss. From then on the copy is current until an
- * invalidation changes one of those keys — and every invalidation names the keys it changes in its
- * message (announcedKeys), published in the invalidation's own atomic script (or, on a cluster,
- * after all of its writes), before the writer answers. So:
+ * it depends on (tombstones and generations), or from an answer saved by the request whose lookup
+ * missed (the miss answers a mark that the save brings back): it was built from reads made after
+ * that miss. Either way it is current as of a point in the stream of messages (`since`), and it
+ * stays current until a message names one of those keys — every invalidation names the keys it
+ * changes in its message (announcedKeys), published in the invalidation's own atomic script (or,
+ * on a cluster, after all of its writes), before the writer answers. Copies are checked when
+ * used, not indexed: each message only records the sequence at which each key it names changed
+ * (the latest naming of each key, REMEMBERED_KEYS of them), and a copy is served only if none of its
+ * dependencies changed after its `since` — a few map reads per hit, where keeping an index from
+ * every dependency to its copies up to date cost more than the round trip a copy saves. So:
  *   - an invalidation that ran before the lookup's check made the lookup miss;
- *   - one that ran after it publishes after it, so its message arrives after the lookup was sent:
- *     if before the answer, the copy is not kept (the message's keys are compared with the
- *     answer's dependencies); if after, the message drops the copy (an index from dependency to
- *     copies).
+ *   - one that ran after it publishes after it, so its message arrives after the lookup was sent,
+ *     and its keys are recorded after `since`: the copy is not kept (if it came before the answer)
+ *     or not served again (after).
  * Before answering from memory, the lookup waits for the tier's barrier, so that every message
- * published before it began has been applied (as the tier does). Copies are served only while the tier's
- * subscription is known to hold and the cache is usable; a suspension or an epoch change empties
- * them. Bound: as the tier's — none while pub/sub delivers, and never longer than `ttlMs` after the
- * copy was checked in Redis (nor past the answer's life in Redis, StoredResponse.expiresAt).
+ * published before it began has been applied (as the tier does). Copies are served only while the
+ * tier's subscription is known to hold and the cache is usable; a suspension or an epoch change
+ * empties them. Bound: as the tier's — none while pub/sub delivers, and never longer than `ttlMs`
+ * after the copy was checked in Redis (nor past the answer's life in Redis, StoredResponse.expiresAt).
+ *
+ * A copy found stale is dropped and the lookup goes to Redis, which finds the stored answer stale
+ * too (or another process's rebuild current): its stale answer and snapshot let the rebuild patch
+ * it or start from what it read. Copies leave in insertion order when the bounds are reached.
  *
  * Only the first of a lookup's keys is answered locally (a signed-in viewer's own answer comes
  * before the public one, and a held public copy says nothing about a private one in Redis).
@@ -78,67 +96,46 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
     stats[event] += n;
     options.observer?.(event, n);
   };
-  // Dependency key → keys of the copies that depend on it.
-  const dependents = new Map<string, Set<string>>();
-  const lru = new LRUCache<string, Held>({
-    max: options.max,
-    maxSize: options.maxSize ?? DEFAULT_MAX_SIZE,
-    sizeCalculation: (held) => Math.max(1, held.response.body.length),
-    ttl: options.ttlMs,
-    dispose: (held, key) => {
-      for (const dependency of held.dependencies) {
-        const copies = dependents.get(dependency);
-        copies?.delete(key);
-        if (copies?.size === 0) dependents.delete(dependency);
-      }
-    },
-  });
+  const maxSize = options.maxSize ?? DEFAULT_MAX_SIZE;
+  // Insertion order is eviction order (a Map iterates in it).
+  const copies = new Map<string, Held>();
+  let size = 0;
 
-  // Answers looked up recently (keys only): the candidates for a copy.
-  const seen = new LRUCache<string, true>({ max: options.max, ttl: options.ttlMs * ADMISSION_WINDOW });
-  // Copies a message dropped: Redis's answer depends on the same keys, so it is stale too, unless
-  // another process has rebuilt it since. The next lookup of one is a miss without asking Redis —
-  // this process rebuilds it (another's rebuild is not waited for): one round trip less per rebuild.
-  const invalidated = new LRUCache<string, true>({ max: options.max, ttl: options.ttlMs });
-
-  // Every message (and local invalidation) moves the sequence; the keys it named are remembered
-  // with it, in two generations, so a lookup can tell whether anything it depends on changed while
-  // it was in flight. `forgottenBelow`: messages before it are no longer remembered.
+  // Every message (and local invalidation) moves the sequence; each key it named is remembered
+  // with it, the latest naming only, in the order of the sequence (a key named again moves to the
+  // end). `forgottenBelow`: namings up to it may have been forgotten.
   let sequence = 0;
-  let recent = new Map<string, number>();
-  let older = new Map<string, number>();
-  let rotatedAt = 0;
+  const named = new Map<string, number>();
   let forgottenBelow = 0;
   let clearedAt = 0;
   let epoch: number | null = null;
 
+  function drop(key: string): void {
+    const held = copies.get(key);
+    if (!held) return;
+    copies.delete(key);
+    size -= held.size;
+  }
+
   function clear(): void {
     sequence++;
     clearedAt = sequence;
-    lru.clear();
-    dependents.clear();
+    copies.clear();
+    size = 0;
   }
 
   tier.follow({
     evicted(keys) {
       sequence++;
-      if (sequence - rotatedAt >= ROTATE_EVERY) {
-        forgottenBelow = rotatedAt;
-        older = recent;
-        recent = new Map();
-        rotatedAt = sequence;
-      }
       for (const key of keys) {
-        recent.set(key, sequence);
-        const copies = dependents.get(key);
-        if (!copies) continue;
-        let dropped = 0;
-        for (const copy of [...copies]) {
-          if (!lru.delete(copy)) continue;
-          dropped++;
-          invalidated.set(copy, true);
-        }
-        if (dropped > 0) count('evicted', dropped);
+        named.delete(key);
+        named.set(key, sequence);
+      }
+      if (named.size <= REMEMBERED_KEYS) return;
+      for (const [key, at] of named) {
+        if (named.size <= REMEMBERED_KEYS * 0.75) break;
+        named.delete(key);
+        forgottenBelow = at;
       }
     },
     cleared: clear,
@@ -148,7 +145,8 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
   function unchangedSince(since: number, dependencies: readonly string[]): boolean {
     if (since < forgottenBelow || since < clearedAt) return false;
     if (since === sequence) return true;
-    return dependencies.every((key) => (recent.get(key) ?? older.get(key) ?? 0) <= since);
+    for (const key of dependencies) if ((named.get(key) ?? 0) > since) return false;
+    return true;
   }
 
   const serving = () => tier.active() && options.usable();
@@ -160,16 +158,16 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       return;
     }
     // Never past the answer's life in Redis (its maxAge unless kept longer), nor past the tier's bound.
-    const expiresAt = response.expiresAt ?? response.storedAt + response.maxAge * 1000;
-    const ttl = Math.min(options.ttlMs, expiresAt - Date.now());
-    if (ttl <= 0) return;
-    lru.delete(key); // its old dependencies leave the index before the new ones enter
-    lru.set(key, { response, dependencies }, { ttl });
-    if (!lru.has(key)) return; // larger than the whole tier may hold
-    for (const dependency of dependencies) {
-      let copies = dependents.get(dependency);
-      if (!copies) dependents.set(dependency, (copies = new Set()));
-      copies.add(key);
+    const now = Date.now();
+    const expiresAt = Math.min(now + options.ttlMs, response.expiresAt ?? response.storedAt + response.maxAge * 1000);
+    const held: Held = { response, dependencies, since, expiresAt, size: Math.max(1, response.body.length) };
+    if (expiresAt <= now || held.size > maxSize) return;
+    drop(key); // re-inserted: it moves to the end of the eviction order
+    copies.set(key, held);
+    size += held.size;
+    for (const oldest of copies.keys()) {
+      if (copies.size <= options.max && size <= maxSize) break;
+      drop(oldest);
     }
     count('kept');
   }
@@ -183,39 +181,43 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
 
   return {
     stats,
-    size: () => lru.size,
+    size: () => copies.size,
 
     async lookup(keys): Promise<ResponseLookup> {
       followEpoch();
-      const first = keys[0];
-      if (first !== undefined && serving() && lru.has(first)) {
+      const first = keys[0] ?? '';
+      const candidate = copies.get(first);
+      if (candidate && !unchangedSince(candidate.since, candidate.dependencies)) {
+        // Already known stale: Redis without waiting for the barrier (it could only confirm it).
+        drop(first);
+        count('evicted');
+      } else if (candidate && serving()) {
         // Every message published before this lookup began is applied first (LocalTier.barrier).
         const synced = await tier.barrier();
-        const held = synced && serving() && epoch === options.epoch() ? lru.get(first) : undefined;
-        if (held) {
+        const held = synced && serving() && epoch === options.epoch() ? copies.get(first) : undefined;
+        if (held && held.expiresAt > Date.now() && unchangedSince(held.since, held.dependencies)) {
+          held.since = sequence; // current now: later checks look only at what comes after
           count('served');
           return { kind: 'hit', key: first, response: held.response };
         }
+        if (held) {
+          drop(first);
+          if (held.expiresAt > Date.now()) count('evicted');
+        }
       }
-      // Admission: an answer is copied on its second lookup within the window, not its first —
-      // asking Redis for the dependencies and indexing them costs more than a copy asked for once
-      // saves (the long tail of a Zipf workload).
-      const keeping = first !== undefined && serving() && (seen.has(first) || (seen.set(first, true), false));
       const since = sequence;
-      if (keys.length === 1 && serving() && invalidated.delete(first!)) return { kind: 'invalidated', mark: since };
-      const found = await inner.lookup(keys, { withDependencies: keeping });
+      const found = await inner.lookup(keys, { withDependencies: serving() });
       // Missed: the request builds the answer from reads that all come after `since`; its save
       // brings the mark back (a per-key mark would not do: a request that missed later, after a
       // change the builder's reads preceded, would vouch for them).
       if (found.kind !== 'hit') return serving() && found.kind !== 'unavailable' ? { ...found, mark: since } : found;
-      if (found.dependencies && keeping) keep(found.key, found.response, found.dependencies, since);
+      if (found.dependencies) keep(found.key, found.response, found.dependencies, since);
       return found;
     },
 
     async save(key, response, dependencies, ttlSeconds, { mark, build } = {}) {
       // A new answer under this key: a held one (if any) is not the one Redis will hold.
-      lru.delete(key);
-      invalidated.delete(key);
+      drop(key);
       const saved = await inner.save(key, response, dependencies, ttlSeconds, { build });
       // Built from reads made after its lookup missed at `mark`: as current as a Redis hit checked
       // then, so it is kept on the same condition (nothing it depends on named since).
