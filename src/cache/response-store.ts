@@ -216,16 +216,30 @@ export function createRedisResponseStore(
    */
   async function validatedLookup(keys: readonly string[], withDependencies: boolean): Promise<ResponseLookup | null> {
     if (!known) return null;
-    const entries = keys.map((key) => known.get(key));
-    if (entries.every((entry) => entry === undefined)) return null;
-    // The clock first (the script's fast path, below), then each key followed by what its known
-    // answer depends on; `at`: where each key's value lands.
     const clock = clockKey?.();
-    const reads: string[] = clock ? [clock] : [];
-    const at = entries.map((entry, i) => {
-      reads.push(keys[i]!, ...(entry?.reads ?? []));
-      return reads.length - 1 - (entry?.reads.length ?? 0);
-    });
+    let entries: (KnownAnswer | undefined)[];
+    let reads: readonly string[];
+    let at: readonly number[];
+    if (keys.length === 1) {
+      // The common case (one key: an anonymous request), on every hit: the MGET's keys are kept
+      // with the known answer, built once per epoch.
+      const entry = known.get(keys[0]!);
+      if (!entry) return null;
+      entries = [entry];
+      reads = singleReads(keys[0]!, entry, clock);
+      at = [clock ? 1 : 0];
+    } else {
+      entries = keys.map((key) => known.get(key));
+      if (entries.every((entry) => entry === undefined)) return null;
+      // The clock first (the script's fast path, below), then each key followed by what its known
+      // answer depends on; `at`: where each key's value lands.
+      const all: string[] = clock ? [clock] : [];
+      at = entries.map((entry, i) => {
+        all.push(keys[i]!, ...(entry?.reads ?? []));
+        return all.length - 1 - (entry?.reads.length ?? 0);
+      });
+      reads = all;
+    }
     const values = await timed('responseLookup', () => commands.mget(reads));
     // As in the script: no clock yet reads as 0, and a clock still equal to the answer's means no
     // invalidation at all since it began to be built — current whatever its dependencies say.
@@ -244,7 +258,7 @@ export function createRedisResponseStore(
         }
         continue;
       }
-      const response = decode(raw.slice(raw.indexOf('\n') + 1));
+      const response = decodeKnown(entry, raw);
       if (!response) return null;
       const key = keys[i]!;
       return withDependencies ? { kind: 'hit', key, response, dependencies: entry.reads } : { kind: 'hit', key, response };
@@ -252,6 +266,36 @@ export function createRedisResponseStore(
     if (!firstStale) return { kind: 'absent' };
     const snapshot = await snapshotOf(firstStale);
     return snapshot?.kind === 'invalidated' && stale ? { ...snapshot, stale } : snapshot;
+  }
+
+  /** What a known answer's hits reuse: its single-key MGET's keys (for one clock key), and its stored value's meta line decoded. */
+  const reuse = new WeakMap<KnownAnswer, { clock: string | undefined; reads: readonly string[]; meta?: { response: Omit<StoredResponse, 'body'>; bodyAt: number } }>();
+
+  function singleReads(key: string, entry: KnownAnswer, clock: string | undefined): readonly string[] {
+    const kept = reuse.get(entry);
+    if (kept && kept.clock === clock) return kept.reads;
+    const reads = clock ? [clock, key, ...entry.reads] : [key, ...entry.reads];
+    reuse.set(entry, { clock, reads });
+    return reads;
+  }
+
+  /**
+   * The stored answer of a known build. A build's stored value never changes (a new answer, a
+   * patched one too, is a new build), so its meta line is parsed once and later hits only slice
+   * the body off the value.
+   */
+  function decodeKnown(entry: KnownAnswer, raw: string): StoredResponse | null {
+    const kept = reuse.get(entry);
+    const meta = kept?.meta;
+    if (meta && raw.charCodeAt(meta.bodyAt - 1) === 10) return { ...meta.response, body: raw.slice(meta.bodyAt) };
+    const headerEnd = raw.indexOf('\n');
+    const response = decode(raw.slice(headerEnd + 1));
+    if (!response) return null;
+    if (kept) {
+      const { body, ...rest } = response;
+      kept.meta = { response: rest, bodyAt: raw.length - body.length };
+    }
+    return response;
   }
 
   /** A stale remembered answer's StaleAnswer, or undefined when a generation moved (its lists changed). */

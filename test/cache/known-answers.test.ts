@@ -106,6 +106,17 @@ describe('remembered answers in the Redis response store', () => {
     await writer.invalidator.apply(new Evictions().entity('Book', 2));
     expect(await store.lookup([key])).toMatchObject({ kind: 'hit', response: { body: response('Dune').body } });
     expect(sent.scripts()).toBe(0);
+    // Every hit of the build answers the stored answer whole (its meta line is parsed once), with
+    // the same MGET (its keys built once per epoch).
+    const stored = { ...response('Dune'), storedAt: 1_000 };
+    expect(await store.save(key, stored, deps, 60)).toBe(true);
+    const hits = [await store.lookup([key]), await store.lookup([key])];
+    for (const hit of hits) expect(hit).toEqual({ kind: 'hit', key, response: stored });
+    expect(sent.mget.mock.calls.at(-1)).toEqual([reader.keyspace.clock(), key, ...dependencyKeys(deps)]);
+    // Another build under the key (here, another title): its own meta and body.
+    const other = { ...response('Dune II'), maxAge: 30, storedAt: 2_000, expiresAt: 90_000 };
+    expect(await store.save(key, other, deps, 60)).toBe(true);
+    expect(await store.lookup([key])).toEqual({ kind: 'hit', key, response: other });
   });
 
   it('learns an answer another process saved from its first, scripted, hit', async () => {
