@@ -22,6 +22,7 @@ import { openOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
+import { addSelfTime, type SelfTime } from './cpu-profile.ts';
 import { unlinkPrefix } from './suite.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
 import { createMixHistory, OPERATION_KINDS, runMixed, runQ1, runQ2, sweepQ1, type Catalog, type MixHistory, type OperationKind } from './workload.ts';
@@ -45,6 +46,11 @@ export interface InterleavedOptions {
   readonly isolate: boolean;
   /** Share of operations that are writes (default 0.05, split like runMixed's default mix); 0: reads only. */
   readonly writeShare?: number;
+  /**
+   * V8's sampling profiler in each target's process during its slices (cpu-profile.ts): where its
+   * CPU goes in the mix, per request. The profiler's own cost is in every column then.
+   */
+  readonly profile?: boolean;
   readonly log?: (line: string) => void;
 }
 
@@ -72,6 +78,8 @@ export interface TargetTotals {
   readonly lookups: Readonly<Record<string, number>>;
   /** Mean latency of each kind of operation (ms), over all slices. */
   readonly meanLatencyMs: Readonly<Record<OperationKind, number>>;
+  /** With `profile`: the target's self time per part over its slices, in µs (cpu-profile.ts). */
+  readonly selfTime?: SelfTime;
 }
 
 export interface InterleavedResult {
@@ -139,7 +147,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
 
     const sums = runs.map(() => ({
       requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, perRound: [] as number[],
-      lookups: {} as Record<string, number>,
+      lookups: {} as Record<string, number>, selfTime: {} as SelfTime,
       latency: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, { count: 0, totalMs: 0 }])) as Record<OperationKind, { count: number; totalMs: number }>,
     }));
     for (let round = 0; round < options.rounds; round++) {
@@ -147,6 +155,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         const at = (round + i) % runs.length; // the order rotates: no target always follows the same one
         const run = runs[at]!;
         const target = run.target!;
+        if (options.profile) await target.profile('start');
         const before = await target.counters();
         const redisBefore = await redisCpuSeconds(redis);
         const mix = await runMixed({
@@ -156,6 +165,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         const after = await target.counters();
         const redisAfter = await redisCpuSeconds(redis);
         const sum = sums[at]!;
+        if (options.profile) addSelfTime(sum.selfTime, await target.profile('stop'));
         sum.requests += mix.requests;
         sum.seconds += mix.seconds;
         sum.reads += mix.reads;
@@ -190,6 +200,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
           redisCpuMsPerRequest: Number.isFinite(s.redisCpu) ? s.redisCpu * 1000 / s.requests : null, perRound: s.perRound,
           lookups: s.lookups,
           meanLatencyMs: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, s.latency[kind].totalMs / s.latency[kind].count])) as Record<OperationKind, number>,
+          ...(options.profile ? { selfTime: s.selfTime } : {}),
         };
       }),
     };
@@ -261,11 +272,32 @@ export function formatInterleaved(result: InterleavedResult): string {
     lines.push(`| ${TARGET_LABELS[t.target]} | ${share('Q1', apollo ? ['miss'] : ['absent'])} | ${apollo ? '–' : share('Q1', ['invalidated'])} | ` +
       `${share('Q2', apollo ? ['miss'] : ['absent'])} | ${apollo ? '–' : share('Q2', ['invalidated'])} | ${latency} |`);
   }
+  if (totals.some((t) => t.selfTime)) lines.push(...formatProfiles(totals));
   lines.push('', `Run: ${result.date}.`, '');
   return lines.join('\n');
 }
 
-const USAGE = 'usage: node bench/suite/q3-interleaved.ts [--smoke] [--targets ours,oursTier,apollo] [--rounds N] [--slice S] [--workers N] [--writes 0.05] [--database-url postgres://…] [--redis redis://…] [--out FILE]';
+/** Parts listed per target by `--profile` (the largest by self time; the rest summed). */
+const PROFILE_PARTS = 14;
+
+/** `--profile`: where each target's server CPU went in the mix, in µs of self time per request. */
+function formatProfiles(totals: readonly TargetTotals[]): string[] {
+  const lines = ['', "## Where each target's CPU goes in the mix (`--profile`)", '',
+    'Self time per part (a package, a file of ours, a part of Node, or V8\'s own: GC, system calls such as `writev`) in µs per request, ' +
+    `from V8's sampling profiler in the target's process during its slices (its own cost included); the ${PROFILE_PARTS} largest, then the rest.`,
+    '', '| target | profiled µs/req | largest parts (µs/req) |', '|---|---:|---|'];
+  for (const t of totals) {
+    if (!t.selfTime) continue;
+    const parts = Object.entries(t.selfTime).map(([part, micros]) => [part, micros / t.requests] as const).sort((a, b) => b[1] - a[1]);
+    const total = parts.reduce((sum, [, us]) => sum + us, 0);
+    const rest = parts.slice(PROFILE_PARTS).reduce((sum, [, us]) => sum + us, 0);
+    const shown = parts.slice(0, PROFILE_PARTS).map(([part, us]) => `${part} ${us.toFixed(1)}`);
+    lines.push(`| ${TARGET_LABELS[t.target]} | ${total.toFixed(1)} | ${[...shown, `rest ${rest.toFixed(1)}`].join(', ')} |`);
+  }
+  return lines;
+}
+
+const USAGE = 'usage: node bench/suite/q3-interleaved.ts [--smoke] [--targets ours,oursTier,apollo] [--rounds N] [--slice S] [--workers N] [--writes 0.05] [--profile] [--database-url postgres://…] [--redis redis://…] [--out FILE]';
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const values = parseCommandLine({
@@ -277,6 +309,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     'database-url': { type: 'string' },
     redis: { type: 'string' },
     writes: { type: 'string' },
+    profile: { type: 'boolean', default: false },
     out: { type: 'string' },
   }, USAGE);
   const smoke = values.smoke!;
@@ -293,7 +326,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     redisUrl: values.redis ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     counts: smoke ? { authors: 50, books: 500, reviews: 2_000 } : { authors: 1_000, books: 20_000, reviews: 100_000 },
     targets: parseTargets(values.targets, USAGE) ?? ['ours', 'oursTier', 'apollo'],
-    rounds, sliceSeconds: slice, workers, writeShare,
+    rounds, sliceSeconds: slice, workers, writeShare, profile: values.profile,
     warm: smoke ? { sweepBooks: 200, q1Seconds: 0.5, q2Seconds: 0.5 } : { sweepBooks: 10_000, q1Seconds: 5, q2Seconds: 3 },
     isolate: true,
   });
