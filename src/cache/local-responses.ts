@@ -187,10 +187,10 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
       followEpoch();
       const first = keys[0] ?? '';
       const candidate = copies.get(first);
-      if (candidate && !unchangedSince(candidate.since, candidate.dependencies)) {
-        // Already known stale: Redis without waiting for the barrier (it could only confirm it).
+      if (candidate && (candidate.expiresAt <= Date.now() || !unchangedSince(candidate.since, candidate.dependencies))) {
+        // Expired, or already known stale: Redis without waiting for the barrier (it could only confirm it).
         drop(first);
-        count('evicted');
+        if (candidate.expiresAt > Date.now()) count('evicted');
       } else if (candidate && serving()) {
         // Every message published before this lookup began is applied first (LocalTier.barrier).
         const synced = await tier.barrier();
