@@ -402,3 +402,34 @@ describe('in-process tier when its subscription drops (own redis-server)', () =>
     }
   }, 30_000);
 });
+
+describe('the tier barrier', () => {
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+  it('keeps one sync in flight: a read that begins meanwhile waits for the next one, sent after it began', async () => {
+    const tier = createLocalTier({} as CacheStore, { prefix: 'p', max: 10, ttlMs: 60_000, epoch: () => 1 });
+    const sent: { resolve: () => void; reject: (error: Error) => void }[] = [];
+    tier.resume(() => new Promise<void>((resolve, reject) => { sent.push({ resolve, reject }); }));
+
+    const first = [tier.barrier(), tier.barrier()]; // one turn's reads share one sync
+    await turn();
+    expect(sent).toHaveLength(1);
+    let lateDone = false;
+    const late = tier.barrier().then((synced) => { lateDone = true; return synced; });
+    await turn();
+    expect(sent).toHaveLength(1); // none sent while one is in flight
+    sent[0]!.resolve();
+    expect(await Promise.all(first)).toEqual([true, true]);
+    // The first sync may have reached Redis before the late read's writer published its message:
+    // it does not vouch for that read, which waits for the sync sent once the first came back.
+    await until(() => sent.length === 2);
+    expect(lateDone).toBe(false);
+    sent[1]!.reject(new Error('timed out'));
+    expect(await late).toBe(false); // a failed sync: nothing may be answered from memory
+    // Nothing in flight again: the next read's sync is sent at the end of its turn.
+    const next = tier.barrier();
+    await until(() => sent.length === 3);
+    sent[2]!.resolve();
+    expect(await next).toBe(true);
+  });
+});
