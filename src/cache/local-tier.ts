@@ -71,8 +71,8 @@ export interface LocalTier extends CacheStore {
   /**
    * Resolves true once every invalidation message published before the call has been applied
    * (a sync sent after the call has come back), false when that cannot be known (the
-   * subscription is down or the sync failed): then nothing may be answered from memory. The
-   * callers of one event-loop turn share one sync, and a request (LocalTierOptions.session) waits
+   * subscription is down or the sync failed): then nothing may be answered from memory. One
+   * sync is in flight at a time and the callers waiting for the next share it, and a request (LocalTierOptions.session) waits
    * for one at most: once the messages of every write acknowledged before it began have been
    * applied, no copy older than those writes is held again — a Redis answer that raced one of
    * them is kept only if no message came while it was in flight, and one that came back before

@@ -25,8 +25,8 @@ export const backoff = (attempt: number) => Math.min(50 * 2 ** attempt, 2000);
  * A second connection like `redis`, for SUBSCRIBE. ioredis' own resubscription is off: it sends
  * SUBSCRIBE after a reconnect without handling its failure, and with no offline queue a connection
  * that drops again at once rejects it — an unhandled rejection. Callers subscribe on every 'ready'.
- * No auto-pipelining: its few commands (the tier's barrier PING, one per event-loop turn at most)
- * would each pay for a pipeline of their own.
+ * No auto-pipelining: its few commands (the tier's barrier PING, one in flight at most) would each
+ * pay for a pipeline of their own.
  */
 export function subscriberFor(redis: RedisClient, options: { lazyConnect?: boolean } = {}): RedisClient {
   return redis instanceof Cluster

@@ -65,7 +65,7 @@ export function createMetrics(options: MetricsOptions = {}) {
     localMisses: counter('cache_local_misses_total', 'Cache lookups the in-process tier sent on to Redis (a key not held, or the tier off)'),
     localEvictions: counter('cache_local_evictions_total', 'In-process tier entries dropped by invalidation messages'),
     localClears: counter('cache_local_clears_total', 'In-process tier emptied, by reason (disconnected: its subscription dropped; epoch)', ['reason']),
-    localResponses: counter('response_cache_local_total', 'Whole answers in process (in-process tier on), by event: served (no Redis read), kept (a Redis hit copied), discarded (its dependencies changed in flight), evicted (by an invalidation message)', ['event']),
+    localResponses: counter('response_cache_local_total', 'Whole answers in process (in-process tier on), by event: served (no Redis read), kept (a Redis hit copied), discarded (its dependencies changed in flight), evicted (found stale when next asked for)', ['event']),
     feedDisconnects: counter('change_feed_disconnects_total', 'Change feed connections lost (each followed by an epoch bump)'),
   };
   // Operation names and error codes come from clients: past a few hundred distinct values, new
