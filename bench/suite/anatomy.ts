@@ -35,7 +35,7 @@ import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
 import { unlinkPrefix } from './suite.ts';
-import { addSelfTime, type SelfTime } from './cpu-profile.ts';
+import { addSelfTime, BY_FUNCTION, type SelfTime } from './cpu-profile.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
 import { ADD_REVIEW, createPoster, Q1_QUERY, Q2_QUERY, SET_PRICE, SET_TITLE, sweepQ1, zipfOrder } from './workload.ts';
 
@@ -315,7 +315,7 @@ export function formatAnatomy(result: AnatomyResult): string {
 }
 
 /** How many parts each operation lists (the largest by self time; the rest are summed). */
-const TOP_PARTS = 8;
+const TOP_PARTS = BY_FUNCTION ? 40 : 8;
 
 /** `--profile`: each operation's CPU by part, per target (ms per operation; a difference of two steps can be negative). */
 function formatParts(result: AnatomyResult): string[] {

@@ -37,12 +37,23 @@ export function partOf(callFrame: { readonly functionName: string; readonly url:
 }
 
 /**
+ * BENCH_PROFILE_BY=function (in the environment of the target's process): tally per function
+ * (`<part> <function>`) instead of per part — where inside a part the time goes.
+ */
+export const BY_FUNCTION = process.env.BENCH_PROFILE_BY === 'function';
+
+function functionOf(callFrame: { readonly functionName: string; readonly url: string }): string {
+  const part = partOf(callFrame);
+  return callFrame.url === '' ? part : `${part} ${callFrame.functionName || '(anonymous)'}`;
+}
+
+/**
  * Self time per part. A sample's time is the delta to the next sample (the last one has none), as
  * DevTools counts it.
  */
 export function selfTime(profile: CpuProfile): SelfTime {
   const parts = new Map<number, string>();
-  for (const node of profile.nodes) parts.set(node.id, partOf(node.callFrame));
+  for (const node of profile.nodes) parts.set(node.id, BY_FUNCTION ? functionOf(node.callFrame) : partOf(node.callFrame));
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   const tally: SelfTime = {};

@@ -22,7 +22,8 @@ import { openOrm } from '../../src/orm/open-orm.ts';
 import type { SeedCounts } from '../../src/orm/seed/seed-catalog.ts';
 import { parseCommandLine, parseTargets, resultsFile, usageError, writeReport } from './command-line.ts';
 import { createBenchDatabase, seedAndLoad, type BenchDatabase } from './database.ts';
-import { addSelfTime, type SelfTime } from './cpu-profile.ts';
+import { addSelfTime, BY_FUNCTION, type SelfTime } from './cpu-profile.ts';
+import { postgresSecondsBetween, readCpu } from './machine-cpu.ts';
 import { unlinkPrefix } from './suite.ts';
 import { spawnTarget, startTarget, TARGET_LABELS, type Target, type TargetKind } from './targets.ts';
 import { createMixHistory, OPERATION_KINDS, runMixed, runQ1, runQ2, sweepQ1, type Catalog, type MixHistory, type OperationKind } from './workload.ts';
@@ -72,6 +73,14 @@ export interface TargetTotals {
    * whole server's, so it holds only while nothing else uses that Redis (null: not reported).
    */
   readonly redisCpuMsPerRequest: number | null;
+  /**
+   * During the target's slices, per request (machine-cpu.ts; null where /proc does not say): the
+   * whole machine's busy CPU, PostgreSQL's processes' (every database's: only the slice's target
+   * runs), and the load generator's (this process: the mix's clients and its stale-read checks).
+   */
+  readonly machineCpuMsPerRequest: number | null;
+  readonly postgresCpuMsPerRequest: number | null;
+  readonly loadCpuMsPerRequest: number;
   /** req/s of each round's slice. */
   readonly perRound: readonly number[];
   /** Response-cache lookups by query and result (TargetCounters.lookups), over all slices. */
@@ -146,7 +155,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
     }
 
     const sums = runs.map(() => ({
-      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, perRound: [] as number[],
+      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, machineCpu: 0, postgresCpu: 0, loadCpu: 0, perRound: [] as number[],
       lookups: {} as Record<string, number>, selfTime: {} as SelfTime,
       latency: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, { count: 0, totalMs: 0 }])) as Record<OperationKind, { count: number; totalMs: number }>,
     }));
@@ -158,10 +167,12 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         if (options.profile) await target.profile('start');
         const before = await target.counters();
         const redisBefore = await redisCpuSeconds(redis);
+        const cpuBefore = readCpu();
         const mix = await runMixed({
           url: target.url, workers: options.workers, seconds: options.sliceSeconds, catalog: run.catalog, zipf: ZIPF,
           seed: 1_000 * round + at, history: run.history, mix: mixWithWrites(options.writeShare ?? 0.05),
         });
+        const cpuAfter = readCpu();
         const after = await target.counters();
         const redisAfter = await redisCpuSeconds(redis);
         const sum = sums[at]!;
@@ -177,6 +188,9 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         sum.sql += after.statements - before.statements;
         sum.rt += after.redisRoundTrips - before.redisRoundTrips;
         sum.redisCpu += redisAfter - redisBefore;
+        sum.machineCpu += cpuAfter.machine - cpuBefore.machine;
+        sum.postgresCpu += postgresSecondsBetween(cpuBefore, cpuAfter);
+        sum.loadCpu += cpuAfter.self - cpuBefore.self;
         sum.perRound.push(mix.reqPerSec);
         for (const [key, n] of Object.entries(after.lookups)) sum.lookups[key] = (sum.lookups[key] ?? 0) + n - (before.lookups[key] ?? 0);
         for (const kind of OPERATION_KINDS) {
@@ -198,6 +212,9 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
           cpuMsPerRequest: options.isolate ? s.cpu / 1000 / s.requests : null,
           sqlPerRequest: s.sql / s.requests, redisRoundTripsPerRequest: s.rt / s.requests,
           redisCpuMsPerRequest: Number.isFinite(s.redisCpu) ? s.redisCpu * 1000 / s.requests : null, perRound: s.perRound,
+          machineCpuMsPerRequest: Number.isFinite(s.machineCpu) ? s.machineCpu * 1000 / s.requests : null,
+          postgresCpuMsPerRequest: Number.isFinite(s.postgresCpu) ? s.postgresCpu * 1000 / s.requests : null,
+          loadCpuMsPerRequest: s.loadCpu * 1000 / s.requests,
           lookups: s.lookups,
           meanLatencyMs: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, s.latency[kind].totalMs / s.latency[kind].count])) as Record<OperationKind, number>,
           ...(options.profile ? { selfTime: s.selfTime } : {}),
@@ -236,8 +253,8 @@ export function formatInterleaved(result: InterleavedResult): string {
       `${o.workers} workers, ${o.counts.books} books per target's own database, ${fixed(100 * (o.writeShare ?? 0.05), 1)}% writes; ` +
       `ratios are to ${TARGET_LABELS[reference.target]}.`,
     '',
-    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | per-round mean ± 95% | server CPU ms/req | SQL/req | Redis RT/req | Redis CPU ms/req | reads | reads from cache | writes | stale reads | errors |`,
-    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | per-round mean ± 95% | server CPU ms/req | SQL/req | Redis RT/req | Redis CPU ms/req | PostgreSQL CPU ms/req | load generator CPU ms/req | machine CPU ms/req | reads | reads from cache | writes | stale reads | errors |`,
+    '|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const t of totals) {
     const ratios = t.perRound.map((r, i) => r / reference.perRound[i]!).sort((a, b) => a - b);
@@ -245,7 +262,7 @@ export function formatInterleaved(result: InterleavedResult): string {
     const { mean, halfWidth } = meanInterval(ratios);
     const interval = t === reference ? '–' : `${fixed(mean)} ± ${fixed(halfWidth)}`;
     lines.push(`| ${TARGET_LABELS[t.target]} | ${rate(t).toFixed(0)} | ${fixed(rate(t) / rate(reference))}× | ${spread} | ${interval} | ${fixed(t.cpuMsPerRequest, 3)} | ` +
-      `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${fixed(t.redisCpuMsPerRequest, 3)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
+      `${fixed(t.sqlPerRequest)} | ${fixed(t.redisRoundTripsPerRequest)} | ${fixed(t.redisCpuMsPerRequest, 3)} | ${fixed(t.postgresCpuMsPerRequest, 3)} | ${fixed(t.loadCpuMsPerRequest, 3)} | ${fixed(t.machineCpuMsPerRequest, 3)} | ${t.reads} | ${fixed(100 * t.cachedReads / t.reads, 1)}% | ${t.writes} | ${t.staleReads} | ${t.errors} |`);
   }
   lines.push(
     '',
@@ -278,7 +295,7 @@ export function formatInterleaved(result: InterleavedResult): string {
 }
 
 /** Parts listed per target by `--profile` (the largest by self time; the rest summed). */
-const PROFILE_PARTS = 14;
+const PROFILE_PARTS = BY_FUNCTION ? 40 : 14;
 
 /** `--profile`: where each target's server CPU went in the mix, in µs of self time per request. */
 function formatProfiles(totals: readonly TargetTotals[]): string[] {
