@@ -148,6 +148,43 @@ describe.each(testDrivers())('migrations on %s', (driver) => {
     expect(now.price_cents).toBe(old.price_cents + 1);
   });
 
+  (driver === 'postgresql' ? test : test.skip)('publish each operation\'s rows with their key columns, from a function of each table\'s own (PostgreSQL)', async () => {
+    const functions = await sql(`select distinct p.proname as f from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+      where not t.tgisinternal and t.tgname like 'catalog_changes_%' order by 1`);
+    expect(functions.map((r) => r.f)).toEqual(['account', 'author', 'book', 'favorite', 'review']
+      .flatMap((table) => ['delete', 'insert', 'truncate', 'update'].map((op) => `catalog_publish_${table}_${op}`)));
+
+    const author = await one("insert into author (name) values ('Feed') returning id");
+    const book = await one("insert into book (title, isbn, price_cents, author_id) values ('F', 'feed-1', 10, ?) returning id", [author.id]);
+    const listener = new Client({ connectionString: db.url });
+    await listener.connect();
+    const messages: { table: string; op: string; at: number; rows: unknown[] }[] = [];
+    listener.on('notification', (n: Notification) => messages.push(JSON.parse(n.payload!)));
+    await listener.query('LISTEN catalog_changes');
+    try {
+      const review = await one('insert into review (rating, book_id, body) values (?, ?, ?) returning id', [2, book.id, 'not published']);
+      await sql('update review set rating = 5 where id = ?', [review.id]);
+      await sql('delete from review where id = ?', [review.id]);
+      await sql('update book set title = ?, price_cents = 11 where id = ?', ['G "quoted"', book.id]);
+      await sql('truncate favorite');
+      for (let i = 0; i < 200 && messages.length < 5; i++) await new Promise((r) => setTimeout(r, 10));
+      const reviewRow = { id: review.id, book_id: book.id, rating: 2 };
+      expect(messages.map(({ table, op, rows }) => ({ table, op, rows }))).toEqual([
+        { table: 'review', op: 'INSERT', rows: [[null, reviewRow]] },
+        { table: 'review', op: 'UPDATE', rows: [[reviewRow, { ...reviewRow, rating: 5 }]] },
+        { table: 'review', op: 'DELETE', rows: [[{ ...reviewRow, rating: 5 }, null]] },
+        { table: 'book', op: 'UPDATE', rows: [[
+          { id: book.id, author_id: author.id, title: 'F', price_cents: 10, published_year: null },
+          { id: book.id, author_id: author.id, title: 'G "quoted"', price_cents: 11, published_year: null },
+        ]] },
+        { table: 'favorite', op: 'TRUNCATE', rows: [] },
+      ]);
+      expect(messages.every((m) => typeof m.at === 'number' && Math.abs(m.at - Date.now()) < 60_000)).toBe(true);
+    } finally {
+      await listener.end();
+    }
+  });
+
   test('apply nothing when opened again', async () => {
     const again = await openOrm({ databaseUrl: db.url });
     try {

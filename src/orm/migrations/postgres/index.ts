@@ -5,6 +5,7 @@ import { Migration20261125175508_change_feed } from './Migration20261125175508_c
 import { Migration20261125184933_accounts } from './Migration20261125184933_accounts.ts';
 import { Migration20261125211352_sort_indexes } from './Migration20261125211352_sort_indexes.ts';
 import { Migration20261126014500_change_feed_accounts } from './Migration20261126014500_change_feed_accounts.ts';
+import { Migration20261127140000_change_feed_static } from './Migration20261127140000_change_feed_static.ts';
 
 export const migrations: MigrationObject[] = [
   { name: 'Migration20261125172810_initial', class: Migration20261125172810_initial },
@@ -12,4 +13,5 @@ export const migrations: MigrationObject[] = [
   { name: 'Migration20261125184933_accounts', class: Migration20261125184933_accounts },
   { name: 'Migration20261125211352_sort_indexes', class: Migration20261125211352_sort_indexes },
   { name: 'Migration20261126014500_change_feed_accounts', class: Migration20261126014500_change_feed_accounts },
+  { name: 'Migration20261127140000_change_feed_static', class: Migration20261127140000_change_feed_static },
 ];
