@@ -192,6 +192,8 @@ export function createLocalResponses(inner: ResponseStore, tier: LocalTier, opti
         drop(first);
         if (candidate.expiresAt > Date.now()) count('evicted');
       } else if (candidate && serving()) {
+        // Checked current up to here: the check after the barrier looks only at what it brings.
+        candidate.since = sequence;
         // Every message published before this lookup began is applied first (LocalTier.barrier).
         const synced = await tier.barrier();
         const held = synced && serving() && epoch === options.epoch() ? copies.get(first) : undefined;
