@@ -3,7 +3,8 @@
  * `bench:q3` charges to each target's slices besides its server and Redis. On a machine where the
  * server, Redis, PostgreSQL and the load generator share the cores, a target's throughput follows
  * what a request costs all of them together; these say where a difference between targets lies.
- * Elsewhere (no /proc, or a remote database) the readings are NaN and the report prints '–'.
+ * Without /proc the readings are NaN and the report prints '–'; a database on another machine is
+ * not seen (only this machine's `postgres` processes are read).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 

@@ -37,9 +37,9 @@ const functionName = (table: string, operation: (typeof OPERATIONS)[number]) => 
  * The change feed on one table with a function of its own per operation: the same payloads as
  * `catalog_publish_changes` (Migration…_change_feed), from static SQL — PL/pgSQL plans it once per
  * session, where the shared function builds its query with format() and EXECUTEs it, planned
- * anew, on every statement (measured: ~0.2 ms per single-row UPDATE of PostgreSQL's CPU, about half of
- * what the feed costs a write; pg_notify at commit is the other half). `columns`: plain lower-case
- * identifiers (CHANGE_FEED_COLUMNS).
+ * anew, on every statement (pgbench, single-row UPDATEs: ~0.2 ms less per statement, about half of
+ * what the feed costs a write; pg_notify's work at commit is the other half). `columns`: plain
+ * lower-case identifiers (CHANGE_FEED_COLUMNS).
  */
 export function createTableChangeFeed(table: string, columns: readonly string[]): string[] {
   const list = columns.map((c) => `"${c}"`).join(', ');
