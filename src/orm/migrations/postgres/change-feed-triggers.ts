@@ -21,15 +21,6 @@ export function dropChangeFeedTriggers(table: string): string[] {
   return OPERATIONS.map((operation) => `drop trigger if exists "catalog_changes_${operation}" on "${table}";`);
 }
 
-/** The key columns each watched table publishes (the change feed's migrations put them on the feed). */
-export const CHANGE_FEED_COLUMNS: Readonly<Record<string, readonly string[]>> = {
-  author: ['id'],
-  book: ['id', 'author_id', 'title', 'price_cents', 'published_year'],
-  review: ['id', 'book_id', 'rating'],
-  account: ['id'],
-  favorite: ['id', 'account_id', 'book_id'],
-};
-
 /** Name of the function publishing one table's changes of one operation (createTableChangeFeed). */
 const functionName = (table: string, operation: (typeof OPERATIONS)[number]) => `catalog_publish_${table}_${operation}`;
 
@@ -39,7 +30,7 @@ const functionName = (table: string, operation: (typeof OPERATIONS)[number]) => 
  * session, where the shared function builds its query with format() and EXECUTEs it, planned
  * anew, on every statement (pgbench, single-row UPDATEs: ~0.2 ms less per statement, about half of
  * what the feed costs a write; pg_notify's work at commit is the other half). `columns`: plain
- * lower-case identifiers (CHANGE_FEED_COLUMNS).
+ * lower-case identifiers (change-events.ts's CHANGE_COLUMNS).
  */
 export function createTableChangeFeed(table: string, columns: readonly string[]): string[] {
   const list = columns.map((c) => `"${c}"`).join(', ');
