@@ -48,6 +48,15 @@ export interface EntityEviction {
   readonly key: string;
   readonly tombstoneKey: string;
   readonly leaseKey: string;
+  /**
+   * The writer's own new value of the entity (a row it has just committed): written by the same
+   * atomic invalidation, after the delete, only if the entity's tombstone before this invalidation
+   * was not newer than `guardClock` — an invalidation clock the writer read before its COMMIT. Any
+   * write committed after this one invalidates after its own commit: before this script (its
+   * tombstone is then newer than `guardClock`: nothing is written) or after it (it deletes the
+   * value). A single Redis only (a cluster's invalidation spans round trips: no fill there).
+   */
+  readonly fill?: { readonly value: string; readonly ttlSeconds: number; readonly guardClock: number };
 }
 
 export interface InvalidationRequest {

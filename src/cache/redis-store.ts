@@ -80,19 +80,29 @@ return 1`;
  * in many slots): INCR the clock (always), raise each tombstone to it (entities' and range buckets'), DEL
  * values and leases, INCR generations, PUBLISH what was evicted and bumped, read the epoch. Being
  * atomic, no reader can see the new clock before the tombstones, nor a tombstone before the DEL.
- * KEYS: clock, tombstones…, deleted…, generations…, [epoch]. ARGV: tombstone ttl ms, #tombstones,
- * #deleted, #generations, channel ('' : none), message, '1' when the epoch key is last.
+ * KEYS: clock, tombstones…, deleted…, generations…, fills (value key, tombstone key)…, [epoch].
+ * ARGV: tombstone ttl ms, #tombstones, #deleted, #generations, channel ('' : none), message, '1'
+ * when the epoch key is last, #fills, then per fill its value, ttl seconds and guard clock: the
+ * writer's value is set after the deletes only if the entity's tombstone before this script was
+ * not newer than the guard (EntityEviction.fill).
  */
 const INVALIDATE_SCRIPT = `${RAISE_TOMBSTONE}${NEXT_CLOCK}
 local ttl = ARGV[1]
-local nt, nd, ng = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local nt, nd, ng, nf = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[8] or '0')
+local first = nt + 2
+local fillAt = first + nd + ng
+-- The fills' tombstones as they were before this invalidation raises them (-1: none).
+local before = {}
+for i = 0, nf - 1 do before[i] = tonumber(redis.call('GET', KEYS[fillAt + 2 * i + 1]) or '-1') end
 -- Every invalidation moves the clock, tombstones or not: a stored response whose clock is still
 -- the current one has seen no invalidation at all (response-store.ts's lookup relies on it).
 local clock = nextClock(KEYS[1])
 for i = 2, nt + 1 do raise(KEYS[i], clock, ttl) end
-local first = nt + 2
 for i = first, first + nd - 1, 500 do redis.call('DEL', unpack(KEYS, i, math.min(i + 499, first + nd - 1))) end
 for i = first + nd, first + nd + ng - 1 do redis.call('INCR', KEYS[i]) end
+for i = 0, nf - 1 do
+  if before[i] <= tonumber(ARGV[11 + 3 * i]) then redis.call('SET', KEYS[fillAt + 2 * i], ARGV[9 + 3 * i], 'EX', ARGV[10 + 3 * i]) end
+end
 if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 if ARGV[7] == '1' then return redis.call('GET', KEYS[#KEYS]) end
 return false`;
@@ -265,9 +275,11 @@ export function createRedisStore(
       if (!redis.isCluster) {
         const tombstoneKeys = [...entities.map((e) => e.tombstoneKey), ...rangeTombstoneKeys];
         const deleted = entities.flatMap((e) => [e.key, e.leaseKey]);
-        const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...(epochKey ? [epochKey] : [])];
+        const fills = entities.filter((e) => e.fill && e.fill.ttlSeconds >= 1); // EX takes whole seconds ≥ 1
+        const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...fills.flatMap((e) => [e.key, e.tombstoneKey]), ...(epochKey ? [epochKey] : [])];
+        const fillArgs = fills.flatMap(({ fill }) => [fill!.value, Math.floor(fill!.ttlSeconds), fill!.guardClock]);
         const epoch = await timed('invalidate', 1, () => commands.run({ name: 'cacheInvalidate', keys, args: [tombstoneTtlMs, tombstoneKeys.length,
-          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0'] })) as string | null;
+          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0', fills.length, ...fillArgs] })) as string | null;
         const value = epochKey ? Number(epoch ?? 0) : null;
         return { epoch: value !== null && Number.isSafeInteger(value) ? value : null };
       }
