@@ -68,7 +68,8 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
   const localTier = redis && tierOptions && tierOptions.max > 0
     ? createLocalTier(raw, { ...tierOptions, prefix: options.prefix, epoch: () => epoch.current() })
     : null;
-  const store = redis ? gateStore(localTier ?? raw, () => !repairPending && redis.status === 'ready') : raw;
+  const usable = () => !repairPending && redis?.status === 'ready';
+  const store = redis ? gateStore(localTier ?? raw, usable) : raw;
   const channel = epochChannel(options.prefix);
   // The last announcement, awaited by close(): a Cluster auto-pipelines it to the next tick, where
   // a quit() issued meanwhile would refuse it (`cache:flush` bumps and closes at once).
@@ -87,7 +88,7 @@ export async function openCacheRuntime(options: CacheRuntimeOptions): Promise<Ca
       options.invalidator?.lost?.(evictions, error);
       void repair();
     },
-  }, { key: epochKey(options.prefix), current: epoch.current, adopt: epoch.adopt });
+  }, { key: epochKey(options.prefix), current: epoch.current, adopt: epoch.adopt }, redis ? gateStore(raw, usable) : raw);
 
   // Repair: one INCR of the epoch (announced to the other processes) retires everything this
   // process may have failed to invalidate; retried until Redis answers.

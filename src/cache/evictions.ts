@@ -8,6 +8,8 @@ export class Evictions {
   readonly #entities = new Map<string, { type: string; id: string }>();
   readonly #families = new Set<string>();
   readonly #ranges = new Map<string, Set<number>>();
+  readonly #fills = new Map<string, { value: string; ttlSeconds: number; guardClock: number }>();
+  readonly #applied: ((invalidated: boolean) => void)[] = [];
 
   /** Delete the cached entity (or per-entity aggregate) `type:id`. */
   entity(type: string, id: string | number): this {
@@ -33,10 +35,39 @@ export class Evictions {
     return this;
   }
 
+  /**
+   * Delete the entity `type:id` and write the writer's own committed value in its place, in the
+   * same invalidation, unless the entity was invalidated after `guardClock` (a clock read before
+   * the writer's COMMIT; see EntityEviction.fill).
+   */
+  fill(type: string, id: string | number, value: string, ttlSeconds: number, guardClock: number): this {
+    this.entity(type, id);
+    this.#fills.set(`${type}:${id}`, { value, ttlSeconds, guardClock });
+    return this;
+  }
+
+  /** The fill asked for the entity `type:id`, if any. */
+  fillOf(type: string, id: string): { value: string; ttlSeconds: number; guardClock: number } | undefined {
+    return this.#fills.get(`${type}:${id}`);
+  }
+
+  /** Told once the set has been applied: `true` if it reached the store, `false` if it was lost. */
+  whenApplied(callback: (invalidated: boolean) => void): this {
+    this.#applied.push(callback);
+    return this;
+  }
+
+  /** Called by whoever applies the set (Invalidator.apply). */
+  applied(invalidated: boolean): void {
+    for (const callback of this.#applied.splice(0)) callback(invalidated);
+  }
+
   merge(other: Evictions): this {
     for (const { type, id } of other.entities()) this.entity(type, id);
     for (const name of other.families()) this.family(name);
     for (const { family, value } of other.ranges()) this.reorder(family, value, value);
+    for (const [key, fill] of other.#fills) this.#fills.set(key, fill);
+    this.#applied.push(...other.#applied.splice(0));
     return this;
   }
 

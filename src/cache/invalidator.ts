@@ -28,6 +28,11 @@ export interface Invalidator {
   current(): Evictions | undefined;
   /** Applies evictions now: one pipeline of DEL (entities), INCR (families) and range tombstones. Never rejects. */
   apply(evictions: Evictions): Promise<void>;
+  /**
+   * The invalidation clock now (0 when there is none yet, or the store cannot say): read before a
+   * writer's COMMIT, it guards what the writer fills in its invalidation (Evictions.fill).
+   */
+  clock(): Promise<number>;
 }
 
 /** The epoch as the invalidator needs it: its key, and the process's view of it. */
@@ -39,6 +44,11 @@ export interface InvalidatorEpoch {
 
 export function createInvalidator(
   store: CacheStore, keyspace: Keyspace, observer: InvalidatorObserver = {}, epoch?: InvalidatorEpoch,
+  /**
+   * Where `clock()` reads from: the shared store itself, not an in-process tier in front of it —
+   * a tier answers the clock it last read, which is older and so only refuses more writers' fills.
+   */
+  clockStore: Pick<CacheStore, 'getMany'> = store,
 ): Invalidator {
   const context = new AsyncLocalStorage<Evictions>();
   // A callback scheduled inside a unit of work keeps its async context after the unit has applied;
@@ -46,11 +56,18 @@ export function createInvalidator(
   const open = new WeakSet<Evictions>();
 
   async function apply(evictions: Evictions): Promise<void> {
-    if (evictions.size === 0) return;
+    if (evictions.size === 0) {
+      evictions.applied(true);
+      return;
+    }
     const request = () => ({
-      entities: [...evictions.entities()].map(({ type, id }) => ({
-        key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
-      })),
+      entities: [...evictions.entities()].map(({ type, id }) => {
+        const fill = evictions.fillOf(type, id);
+        return {
+          key: keyspace.entity(type, id), tombstoneKey: keyspace.tombstone(type, id), leaseKey: keyspace.entityLease(type, id),
+          ...(fill ? { fill } : {}),
+        };
+      }),
       generationKeys: [...evictions.families()].map((family) => keyspace.generation(family)),
       rangeTombstoneKeys: [...new Set([...evictions.ranges()].flatMap(({ family, value }) =>
         bucketsOfValue(value).map((bucket) => keyspace.rangeTombstone(family, bucket))))],
@@ -70,10 +87,12 @@ export function createInvalidator(
         epoch.adopt(shared);
       }
       observer.applied?.(evictions);
+      evictions.applied(true);
     } catch (error) {
       // The write itself has committed; failing the request would not undo it. The loss is
       // reported so that the epoch is bumped before the cache is trusted again.
       observer.lost?.(evictions, error);
+      evictions.applied(false);
     }
   }
 
@@ -112,5 +131,10 @@ export function createInvalidator(
       return evictions && open.has(evictions) ? evictions : undefined;
     },
     apply,
+    async clock() {
+      const [value] = await clockStore.getMany([keyspace.clock()]);
+      const clock = Number(value ?? 0);
+      return Number.isSafeInteger(clock) ? clock : 0;
+    },
   };
 }

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import type { Tokens } from '../auth/tokens.ts';
 import type { Invalidator } from '../cache/invalidator.ts';
 import type { AccountRow } from '../catalog/rows.ts';
+import type { OwnCommits } from '../orm/change-feed/own-commits.ts';
+import type { TtlOf } from './cache-policy.ts';
 import type { Loaders } from './loaders/create-loaders.ts';
 
 /** Per-request context: a forked EntityManager, the request's loaders, the shared invalidator. */
@@ -21,6 +23,12 @@ export interface GraphQLContext {
   readonly viewer?: Viewer | null;
   /** Signs the tokens signUp and logIn hand out; absent: this server issues none. */
   readonly tokens?: Tokens;
+  /**
+   * Where a mutation may write the rows it commits into the cache, in its own invalidation: while
+   * the change feed recognises this process's commits (PostgreSQL, listening; own-commits.ts),
+   * which it then does not invalidate again. Absent: every write only invalidates.
+   */
+  readonly writeThrough?: { readonly ownCommits: OwnCommits; readonly ttlOf: TtlOf } | null;
 }
 
 export interface Viewer {

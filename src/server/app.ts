@@ -206,7 +206,9 @@ export async function createApp(config: ServerConfig, hooks: AppHooks = {}): Pro
       // First: a bad token fails the request (401) before any loader exists.
       const viewer = await authenticate(req, tokens, (id) => loaders.account.load(id), request?.verifiedAccount);
       const loaders = requestLoaders(em, request, true);
-      return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens };
+      const ownCommits = changeFeed?.ownCommits;
+      const writeThrough = ownCommits ? { ownCommits, ttlOf } : null;
+      return { em, invalidator, loaders, requestId: request?.id ?? 'none', log: request?.log ?? log, viewer, tokens, writeThrough };
     },
     healthy: () => orm.isConnected(),
     metrics: () => metrics.expose(),

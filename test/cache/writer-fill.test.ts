@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { InvalidationRequest } from '../../src/cache/cache-store.ts';
 import { createKeyspace } from '../../src/cache/keyspace.ts';
 import { createRedisStore } from '../../src/cache/redis-store.ts';
-import { TEST_REDIS_URL } from '../support/test-server.ts';
+import { TEST_REDIS_URL, unlinkTestKeys } from '../support/test-server.ts';
 
 // A writer's own new row, written by its invalidation (EntityEviction.fill): only when no other
 // invalidation of that entity came after the clock the writer read before its COMMIT.
@@ -13,9 +13,8 @@ describe('a writer fills what it committed, in its own invalidation', () => {
   const redis = new Redis(TEST_REDIS_URL);
   const store = createRedisStore(redis);
   afterAll(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
     redis.disconnect();
+    await unlinkTestKeys(`${prefix}:`);
   });
 
   const entity = (id: number, fill?: { value: string; guardClock: number; ttlSeconds?: number }) => ({

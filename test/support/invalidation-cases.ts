@@ -28,6 +28,13 @@ export function invalidationCases(start: () => Promise<TestServer>): void {
     for (const [query, variables] of queries) expect((await server.gql(query, variables)).errors).toBeUndefined();
   }
 
+  /**
+   * Whether an updateBook writes the row it committed in place of the evicted one (PostgreSQL's
+   * feed recognises its own commits, on a single Redis: GraphQLContext.writeThrough).
+   */
+  const writesThrough = () => Boolean(server.app.changeFeed?.ownCommits) && server.app.cache.redis?.isCluster === false;
+  const cachedBook = async (id: number) => JSON.parse((await server.redis.get(server.app.cache.keyspace.entity('Book', id))) ?? 'null');
+
   it("a book's title change evicts that book and only the title-ordered lists", async () => {
     await warm([BOOKS], [BOOKS, { order: { field: 'PRICE', direction: 'ASC' } }], [AUTHOR, { id: gid('Author', 1) }]);
     const gens = await generations(server);
@@ -36,14 +43,20 @@ export function invalidationCases(start: () => Promise<TestServer>): void {
     expect(res.data.updateBook.title).toBe('Renamed');
     // Lists ordered by TITLE would reorder, so their families move; no other list does.
     expect(bumped(gens, await generations(server))).toEqual(['author.1.books.TITLE', 'books.TITLE']);
-    expect(await cachedEntities(server)).not.toContain('Book:2');
+    if (writesThrough()) expect((await cachedBook(2)).v).toMatchObject({ id: 2, title: 'Renamed' });
+    else expect(await cachedEntities(server)).not.toContain('Book:2');
 
     server.counters.reset();
     const after = await server.gql(BOOKS);
     expect(after.data.books.edges.find((e: any) => e.node.id === gid('Book', 2)).node.title).toBe('Renamed');
-    // The page was still valid: only the evicted book is read again, by id.
-    expect(server.counters.statements()).toHaveLength(1);
-    expect(server.counters.statementsOn('book')[0]).toMatch(/where id in/i);
+    // The page was still valid: only the evicted book is read again, by id (none when it was
+    // written through).
+    if (writesThrough()) {
+      expect(server.counters.statements()).toEqual([]);
+    } else {
+      expect(server.counters.statements()).toHaveLength(1);
+      expect(server.counters.statementsOn('book')[0]).toMatch(/where id in/i);
+    }
   });
 
   it('a price change invalidates the price-ordered lists around the old and new price, and nothing about authors', async () => {
@@ -57,7 +70,11 @@ export function invalidationCases(start: () => Promise<TestServer>): void {
     // Same members in a new order: no generation moves; the range buckets of both prices do.
     expect(bumped(gens, await generations(server))).toEqual([]);
     expect(reordered(ranges, await rangeTombstones(server))).toEqual(['author.2.books.PRICE', 'books.PRICE']);
-    expect(entitiesBefore.filter((k) => !k.startsWith('Book:5'))).toEqual((await cachedEntities(server)));
+    const notBook5 = (k: string) => !k.startsWith('Book:5');
+    const entitiesAfter = await cachedEntities(server);
+    expect(entitiesBefore.filter(notBook5)).toEqual(entitiesAfter.filter(notBook5));
+    if (writesThrough()) expect((await cachedBook(5)).v).toMatchObject({ id: 5, priceCents: 1 });
+    else expect(entitiesAfter).not.toContain('Book:5');
 
     server.counters.reset();
     const cheapest = await server.gql(BOOKS, { order });

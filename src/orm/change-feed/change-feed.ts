@@ -1,3 +1,5 @@
+import type { OwnCommits } from './own-commits.ts';
+
 /**
  * A running feed of row changes from the database into the invalidator — the safety net under
  * the mutation resolvers and the ORM subscriber, for writes that skip MikroORM's unit of work.
@@ -7,6 +9,8 @@ export interface ChangeFeed {
   settled(): Promise<void>;
   /** Applies what is already captured, then stops capturing. */
   stop(): Promise<void>;
+  /** The commits of this process it recognises and does not invalidate again (PostgreSQL's feed: own-commits.ts). */
+  readonly ownCommits?: OwnCommits;
 }
 
 /** The NOTIFY channel the PostgreSQL triggers publish on (see the change_feed migration). */

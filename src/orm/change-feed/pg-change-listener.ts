@@ -6,6 +6,7 @@ import { feedAliveKey, type Keyspace } from '../../cache/keyspace.ts';
 import type { RedisClient } from '../../cache/redis-client.ts';
 import { CHANGE_CHANNEL, type ChangeFeed } from './change-feed.ts';
 import { evictionsForChanges, toChangeEvent, type ChangeEvent } from './change-events.ts';
+import { createOwnCommits } from './own-commits.ts';
 
 export interface PgChangeListenerObserver {
   /**
@@ -34,6 +35,7 @@ export interface PgChangeListenerOptions {
   readonly reconnectDelayMs?: number;
   readonly maxReconnectDelayMs?: number;
 }
+
 
 /** Heartbeat period; the key lives 3 periods, so one missed refresh does not declare the listener dead. */
 const HEARTBEAT_MS = 1000;
@@ -79,6 +81,7 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
   let pending: Item[] = [];
   let draining: Promise<void> | null = null;
   const syncWaiters = new Map<string, () => void>();
+  const ownCommits = createOwnCommits();
 
   function onNotification(message: Notification): void {
     if (message.channel !== CHANGE_CHANNEL || message.payload === undefined) return;
@@ -102,7 +105,14 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
         // Duplicates tolerated: a mutation of this (or another) server already evicted the same
         // keys after its commit. Evicting again is harmless, and repeats the eviction after any
         // fill that raced the first one.
-        await invalidator.apply(evictionsForChanges(changes.flatMap((item) => item.events)));
+        // A row change this process committed and has invalidated itself is not invalidated again
+        // (own-commits.ts): that would delete the row its writer filled. Everything else is.
+        const events: ChangeEvent[] = [];
+        for (const event of changes.flatMap((item) => item.events)) {
+          if (event.old && event.new && (await ownCommits.covers(event))) continue;
+          events.push(event);
+        }
+        if (events.length > 0) await invalidator.apply(evictionsForChanges(events));
         if (changes.some((item) => item.truncate)) await bumpEpoch(); // TRUNCATE names no rows
         const now = Date.now();
         for (const item of changes) observer.applied?.(item.events, now - item.at);
@@ -132,6 +142,7 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
       candidate.end().catch(() => {});
       if (client !== candidate) return; // failed while connecting: the caller reschedules
       client = null;
+      ownCommits.setListening(false);
       clearInterval(heartbeatTimer);
       if (stopped) return;
       observer.disconnected?.(error);
@@ -152,6 +163,7 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
     }
     client = candidate;
     delay = firstDelay;
+    ownCommits.setListening(true);
     // Listening from here on; what committed before is covered by another listener or by the bump.
     const reconnect = everConnected;
     everConnected = true;
@@ -211,6 +223,7 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
   }
 
   return {
+    ownCommits,
     async settled() {
       const own = client;
       if (own) {
@@ -232,6 +245,7 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
 
     async stop() {
       stopped = true;
+      ownCommits.setListening(false);
       clearTimeout(reconnectTimer);
       clearInterval(heartbeatTimer);
       const own = client;

@@ -1,4 +1,8 @@
 import { bookChanged, booksDeleted } from '../../../catalog/change-evictions.ts';
+import { LockMode } from '@mikro-orm/core';
+import type { BookRow } from '../../../catalog/rows.ts';
+import type { BookKeys } from '../../../orm/change-feed/change-events.ts';
+import type { OwnCommit } from '../../../orm/change-feed/own-commits.ts';
 import { Author, Book } from '../../../orm/entities/index.ts';
 import { bookRow } from '../../../orm/entity-rows.ts';
 import { loadCascade } from '../../../orm/queries/load-cascade.ts';
@@ -30,7 +34,7 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
       return row;
     }),
 
-  updateBook: (_, { id, input }, { em, invalidator }) =>
+  updateBook: (_, { id, input }, { em, invalidator, writeThrough }) =>
     invalidator.unitOfWork(async (evictions) => {
       const bookId = idOf('Book', id);
       const newAuthorId = input.authorId != null ? idOf('Author', input.authorId, 'authorId') : null;
@@ -40,21 +44,38 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
         ...(input.priceCents != null ? { priceCents: integer(input.priceCents, 'priceCents', ...LIMITS.priceCents) } : {}),
         ...(input.publishedYear !== undefined ? { publishedYear: year(input.publishedYear) } : {}),
       };
-      const [before, after] = await uniqueIsbn(changes.isbn, () =>
-        em.transactional(async (tx) => {
-          const book = (await tx.findOne(Book, bookId)) ?? missing('Book', id);
-          const before = bookRow(book);
-          tx.assign(book, changes);
-          if (newAuthorId !== null && newAuthorId !== before.authorId) {
-            book.author = (await tx.findOne(Author, newAuthorId)) ?? missing('Author', input.authorId!);
-          }
-          await tx.flush();
-          return [before, bookRow(book)] as const;
-        }),
-      );
-      // The book's key; the orders whose sort field changed; both authors' lists when it moved.
-      bookChanged(evictions, before, after);
-      return after;
+      // Write-through (see GraphQLContext.writeThrough): the clock before our COMMIT guards the row
+      // we fill; the row is read locked, so what we hold after the flush is the row as committed.
+      const through = writeThrough?.ownCommits.listening() ? writeThrough : null;
+      const guardClock = through ? await invalidator.clock() : 0;
+      let commit: OwnCommit | undefined;
+      try {
+        const [before, after] = await uniqueIsbn(changes.isbn, () =>
+          em.transactional(async (tx) => {
+            const book = (await tx.findOne(Book, bookId, through ? { lockMode: LockMode.PESSIMISTIC_WRITE } : {})) ?? missing('Book', id);
+            const before = bookRow(book);
+            tx.assign(book, changes);
+            if (newAuthorId !== null && newAuthorId !== before.authorId) {
+              book.author = (await tx.findOne(Author, newAuthorId)) ?? missing('Author', input.authorId!);
+            }
+            await tx.flush();
+            const after = bookRow(book);
+            // Registered before COMMIT, and only for a row the flush updated (else no notification comes).
+            if (through && !sameRow(before, after)) commit = through.ownCommits.expect({ table: 'book', old: bookKeys(before), new: bookKeys(after) });
+            return [before, after] as const;
+          }),
+        );
+        // The book's key; the orders whose sort field changed; both authors' lists when it moved.
+        bookChanged(evictions, before, after);
+        if (commit) {
+          evictions.fill('Book', after.id, JSON.stringify({ v: after }), through!.ttlOf('Book'), guardClock);
+          evictions.whenApplied((invalidated) => commit!.settle(invalidated));
+        }
+        return after;
+      } catch (error) {
+        commit?.settle(false); // not committed, or not invalidated by us: the feed does it
+        throw error;
+      }
     }),
 
   deleteBook: (_, { id }, { em, invalidator }) =>
@@ -71,3 +92,12 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
       return id;
     }),
 };
+
+/** A book row's columns as the change feed reports them (change-events.ts's BookKeys). */
+function bookKeys(row: BookRow): BookKeys {
+  return { id: row.id, author_id: row.authorId, title: row.title, price_cents: row.priceCents, published_year: row.publishedYear };
+}
+
+function sameRow(a: BookRow, b: BookRow): boolean {
+  return a.title === b.title && a.isbn === b.isbn && a.priceCents === b.priceCents && a.publishedYear === b.publishedYear && a.authorId === b.authorId;
+}
