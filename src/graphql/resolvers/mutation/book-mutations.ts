@@ -1,5 +1,5 @@
-import { bookChanged, booksDeleted } from '../../../catalog/change-evictions.ts';
 import { LockMode } from '@mikro-orm/core';
+import { bookChanged, booksDeleted } from '../../../catalog/change-evictions.ts';
 import type { BookRow } from '../../../catalog/rows.ts';
 import type { BookKeys } from '../../../orm/change-feed/change-events.ts';
 import type { OwnCommit } from '../../../orm/change-feed/own-commits.ts';
