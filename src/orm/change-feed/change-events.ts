@@ -99,6 +99,11 @@ function bookFacts(row: BookKeys): BookFacts {
   };
 }
 
+/** The other way: a book's facts as the triggers report them (a writer's own change, own-commits.ts). */
+export function bookKeysOf(facts: BookFacts): BookKeys {
+  return { id: facts.id, author_id: facts.authorId, title: facts.title, price_cents: facts.priceCents, published_year: facts.publishedYear };
+}
+
 /**
  * Validates one reported change (decoded JSON from a trigger) into a ChangeEvent. Throws a
  * TypeError naming the field and showing the bad value: a malformed report must be noticed, not

@@ -1,7 +1,7 @@
 import { LockMode } from '@mikro-orm/core';
 import { bookChanged, booksDeleted } from '../../../catalog/change-evictions.ts';
 import type { BookRow } from '../../../catalog/rows.ts';
-import type { BookKeys } from '../../../orm/change-feed/change-events.ts';
+import { bookKeysOf } from '../../../orm/change-feed/change-events.ts';
 import type { OwnCommit } from '../../../orm/change-feed/own-commits.ts';
 import { Author, Book } from '../../../orm/entities/index.ts';
 import { bookRow } from '../../../orm/entity-rows.ts';
@@ -61,7 +61,7 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
             await tx.flush();
             const after = bookRow(book);
             // Registered before COMMIT, and only for a row the flush updated (else no notification comes).
-            if (through && !sameRow(before, after)) commit = through.ownCommits.expect({ table: 'book', old: bookKeys(before), new: bookKeys(after) });
+            if (through && !sameRow(before, after)) commit = through.ownCommits.expect({ table: 'book', old: bookKeysOf(before), new: bookKeysOf(after) });
             return [before, after] as const;
           }),
         );
@@ -92,11 +92,6 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
       return id;
     }),
 };
-
-/** A book row's columns as the change feed reports them (change-events.ts's BookKeys). */
-function bookKeys(row: BookRow): BookKeys {
-  return { id: row.id, author_id: row.authorId, title: row.title, price_cents: row.priceCents, published_year: row.publishedYear };
-}
 
 function sameRow(a: BookRow, b: BookRow): boolean {
   return a.title === b.title && a.isbn === b.isbn && a.priceCents === b.priceCents && a.publishedYear === b.publishedYear && a.authorId === b.authorId;
