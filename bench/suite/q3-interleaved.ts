@@ -3,7 +3,7 @@
  * (`npm run bench:q3`), so that a drifting machine weighs on all of them alike — the full suite
  * measures its targets one after another, and on a shared VM that alone moved Q3 ratios by ±20%.
  *
- *   npm run bench:q3 [-- --targets ours,oursTier,apollo --rounds 6 --slice 3 --workers 24 --writes 0.05 --database-url postgres://… --redis redis://… --out FILE]
+ *   npm run bench:q3 [-- --targets ours,oursTier,apollo --rounds 6 --slice 3 --workers 24 --writes 0.05 | --mix price=0.02,title=0.01,review=0.02,q2=0.3] [--database-url postgres://… --redis redis://… --out FILE]
  *
  * Each target gets a database of its own, seeded alike (writes never cross), its own Redis prefix
  * and an empty cache; it is warmed as in the suite (a Q1 sweep, Q1 and Q2 load), the targets taking
@@ -47,6 +47,11 @@ export interface InterleavedOptions {
   readonly isolate: boolean;
   /** Share of operations that are writes (default 0.05, split like runMixed's default mix); 0: reads only. */
   readonly writeShare?: number;
+  /**
+   * The mix itself (overrides writeShare): each operation's share, the rest Q1 — to price one kind
+   * of write at a time (`--mix price=0.05,title=0,review=0,q2=0.3`).
+   */
+  readonly mix?: Mix;
   /**
    * V8's sampling profiler in each target's process during its slices (cpu-profile.ts): where its
    * CPU goes in the mix, per request. The profiler's own cost is in every column then.
@@ -110,10 +115,33 @@ async function redisCpuSeconds(redis: Redis): Promise<number> {
 
 const percent = (part: number, whole: number) => `${(100 * part / Math.max(1, whole)).toFixed(1)}%`;
 
+type Mix = { readonly price: number; readonly title: number; readonly review: number; readonly q2: number };
+
 /** runMixed's default mix (5% writes: 2% price, 1% title, 2% review; 30% Q2), its writes scaled to `share`. */
-function mixWithWrites(share: number) {
+function mixWithWrites(share: number): Mix {
   const scale = share / 0.05;
   return { price: 0.02 * scale, title: 0.01 * scale, review: 0.02 * scale, q2: 0.30 };
+}
+
+const mixOf = (o: Pick<InterleavedOptions, 'mix' | 'writeShare'>): Mix => o.mix ?? mixWithWrites(o.writeShare ?? 0.05);
+
+function describeMix(mix: Mix): string {
+  const writes = mix.price + mix.title + mix.review;
+  const fixed = (share: number) => share.toFixed(1);
+  return `${fixed(100 * writes)}% writes (price ${fixed(100 * mix.price)}%, title ${fixed(100 * mix.title)}%, review ${fixed(100 * mix.review)}%), ${fixed(100 * mix.q2)}% Q2`;
+}
+
+/** `--mix price=…,title=…,review=…,q2=…` (each named once, shares in 0..1, summing to at most 1), or exit 2. */
+function parseMix(value: string): Mix {
+  const shares: Record<string, number> = {};
+  for (const part of value.split(',')) {
+    const [name, share] = part.split('=');
+    shares[name!.trim()] = Number(share);
+  }
+  const names = ['price', 'title', 'review', 'q2'];
+  const bad = Object.keys(shares).length !== names.length || names.some((n) => !(shares[n]! >= 0 && shares[n]! <= 1));
+  if (bad || names.reduce((sum, n) => sum + shares[n]!, 0) > 1) usageError('--mix takes price=…,title=…,review=…,q2=… (shares in 0..1 summing to at most 1)', USAGE);
+  return shares as unknown as Mix;
 }
 
 export async function runInterleaved(options: InterleavedOptions): Promise<InterleavedResult> {
@@ -170,7 +198,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
         const cpuBefore = readCpu();
         const mix = await runMixed({
           url: target.url, workers: options.workers, seconds: options.sliceSeconds, catalog: run.catalog, zipf: ZIPF,
-          seed: 1_000 * round + at, history: run.history, mix: mixWithWrites(options.writeShare ?? 0.05),
+          seed: 1_000 * round + at, history: run.history, mix: mixOf(options),
         });
         const cpuAfter = readCpu();
         const after = await target.counters();
@@ -250,7 +278,7 @@ export function formatInterleaved(result: InterleavedResult): string {
     '# Q3 with the targets taking turns',
     '',
     `\`npm run bench:q3\` (bench/suite/q3-interleaved.ts): ${o.rounds} rounds × ${o.sliceSeconds} s slices per target, the order rotating, ` +
-      `${o.workers} workers, ${o.counts.books} books per target's own database, ${fixed(100 * (o.writeShare ?? 0.05), 1)}% writes; ` +
+      `${o.workers} workers, ${o.counts.books} books per target's own database, ${describeMix(mixOf(o))}; ` +
       `ratios are to ${TARGET_LABELS[reference.target]}.`,
     '',
     `| target | req/s | ÷ ${reference.target} | per-round ratios (min – median – max) | per-round mean ± 95% | server CPU ms/req | SQL/req | Redis RT/req | Redis CPU ms/req | PostgreSQL CPU ms/req | load generator CPU ms/req | machine CPU ms/req | reads | reads from cache | writes | stale reads | errors |`,
@@ -314,7 +342,7 @@ function formatProfiles(totals: readonly TargetTotals[]): string[] {
   return lines;
 }
 
-const USAGE = 'usage: node bench/suite/q3-interleaved.ts [--smoke] [--targets ours,oursTier,apollo] [--rounds N] [--slice S] [--workers N] [--writes 0.05] [--profile] [--database-url postgres://…] [--redis redis://…] [--out FILE]';
+const USAGE = 'usage: node bench/suite/q3-interleaved.ts [--smoke] [--targets ours,oursTier,apollo] [--rounds N] [--slice S] [--workers N] [--writes 0.05 | --mix price=0.02,title=0.01,review=0.02,q2=0.3] [--profile] [--database-url postgres://…] [--redis redis://…] [--out FILE]';
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const values = parseCommandLine({
@@ -326,6 +354,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     'database-url': { type: 'string' },
     redis: { type: 'string' },
     writes: { type: 'string' },
+    mix: { type: 'string' },
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
   }, USAGE);
@@ -344,6 +373,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     counts: smoke ? { authors: 50, books: 500, reviews: 2_000 } : { authors: 1_000, books: 20_000, reviews: 100_000 },
     targets: parseTargets(values.targets, USAGE) ?? ['ours', 'oursTier', 'apollo'],
     rounds, sliceSeconds: slice, workers, writeShare, profile: values.profile,
+    ...(values.mix === undefined ? {} : { mix: parseMix(values.mix) }),
     warm: smoke ? { sweepBooks: 200, q1Seconds: 0.5, q2Seconds: 0.5 } : { sweepBooks: 10_000, q1Seconds: 5, q2Seconds: 3 },
     isolate: true,
   });
