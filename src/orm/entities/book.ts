@@ -12,14 +12,16 @@ export const Book = defineEntity({
     priceCents: p.integer(),
     publishedYear: p.integer().nullable(),
     // ON DELETE CASCADE lives in the schema so that plain-SQL deletes cascade too.
-    author: () => p.manyToOne(Author).deleteRule('cascade').index(),
+    author: () => p.manyToOne(Author).deleteRule('cascade'),
     reviews: () => p.oneToMany(Review).mappedBy('book'),
   },
   // Keyset pages of the whole catalog by price or title, `(sort, id) > (?, ?) ORDER BY sort, id`,
   // read these in order (either direction) instead of sorting every book for every page.
+  // An author's books, `author_id = ? … ORDER BY id DESC`, the same way (and the foreign key's lookups).
   indexes: [
     { properties: ['priceCents', 'id'] },
     { properties: ['title', 'id'] },
+    { properties: ['author', 'id'] },
   ],
 });
 

@@ -73,6 +73,15 @@ async function loadGroup(em: SqlEntityManager, specs: readonly PageSpec[], known
                         ROW_NUMBER() OVER (PARTITION BY f.account_id ORDER BY f.id ${sort.direction}, f.book_id ${sort.direction}) AS _rn
                  FROM favorite f JOIN book b ON b.id = f.book_id WHERE ${filters.join(' OR ')}) t
            WHERE t._rn <= ${limit} ORDER BY t.account_id, t._rn`;
+  } else if (specs.length === 1) {
+    // One parent: a plain keyset scan with LIMIT (the (parent, id) index serves it in order) and
+    // an uncorrelated count, evaluated once — the ranked form below numbers every row of the
+    // parent and counts them again for each row it returns.
+    const spec = specs[0]!;
+    params.push(spec.partition!.value, spec.partition!.value);
+    const where = `${partition.column} = ?${keyset(spec, params)}`;
+    sql = `SELECT *, ${sort.expression} AS _sort, (SELECT COUNT(*) FROM ${table} WHERE ${partition.column} = ?) AS _total
+           FROM ${table} WHERE ${where} ORDER BY ${order} LIMIT ${limit}`;
   } else {
     const column = partition.column;
     const filters = specs.map((spec) => {

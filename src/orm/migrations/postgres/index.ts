@@ -6,6 +6,7 @@ import { Migration20261125184933_accounts } from './Migration20261125184933_acco
 import { Migration20261125211352_sort_indexes } from './Migration20261125211352_sort_indexes.ts';
 import { Migration20261126014500_change_feed_accounts } from './Migration20261126014500_change_feed_accounts.ts';
 import { Migration20261127140000_change_feed_static } from './Migration20261127140000_change_feed_static.ts';
+import { Migration20261127161930_parent_id_indexes } from './Migration20261127161930_parent_id_indexes.ts';
 
 export const migrations: MigrationObject[] = [
   { name: 'Migration20261125172810_initial', class: Migration20261125172810_initial },
@@ -14,4 +15,5 @@ export const migrations: MigrationObject[] = [
   { name: 'Migration20261125211352_sort_indexes', class: Migration20261125211352_sort_indexes },
   { name: 'Migration20261126014500_change_feed_accounts', class: Migration20261126014500_change_feed_accounts },
   { name: 'Migration20261127140000_change_feed_static', class: Migration20261127140000_change_feed_static },
+  { name: 'Migration20261127161930_parent_id_indexes', class: Migration20261127161930_parent_id_indexes },
 ];

@@ -3,9 +3,11 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125172810_initial } from './Migration20261125172810_initial.ts';
 import { Migration20261125184933_accounts } from './Migration20261125184933_accounts.ts';
 import { Migration20261125211352_sort_indexes } from './Migration20261125211352_sort_indexes.ts';
+import { Migration20261127161930_parent_id_indexes } from './Migration20261127161930_parent_id_indexes.ts';
 
 export const migrations: MigrationObject[] = [
   { name: 'Migration20261125172810_initial', class: Migration20261125172810_initial },
   { name: 'Migration20261125184933_accounts', class: Migration20261125184933_accounts },
   { name: 'Migration20261125211352_sort_indexes', class: Migration20261125211352_sort_indexes },
+  { name: 'Migration20261127161930_parent_id_indexes', class: Migration20261127161930_parent_id_indexes },
 ];
