@@ -7,7 +7,8 @@
  *
  * Each target gets a database of its own, seeded alike (writes never cross), its own Redis prefix
  * and an empty cache; it is warmed as in the suite (a Q1 sweep, Q1 and Q2 load), the targets taking
- * turns in the sweep so that their caches age alike (see InterleavedOptions.warm). Then, round after
+ * turns in the sweep so that their caches age alike, then by one slice of the mix that is not
+ * measured (see InterleavedOptions.warm). Then, round after
  * round, each target runs Q3 for one slice, the order rotating every round; the mix's write history
  * carries over from slice to slice (runMixed's `history`), so every value read is still checked
  * against every write acknowledged before it. Reported per target: requests per second over all its
@@ -15,6 +16,7 @@
  * last target, overall and per round (their spread is the noise left).
  * `--smoke`: tiny data on SQLite, ~0.5 s slices (test/bench/q3-interleaved-smoke.test.ts).
  */
+import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -42,8 +44,13 @@ export interface InterleavedOptions {
    * the targets take turns chunk by chunk, so that their answers — which expire with their maxAge
    * (60 s) — are of the same age in every round: warmed one after the other, the first target's
    * cache would expire during the rounds while the last one's would not.
+   * Then `mixSeconds` of the mix itself per target, the targets taking turns, not measured: the
+   * first slice after the warm-up ran slow for whichever target had it (the load generator's mix
+   * loop and the targets' write paths ran for the first time; ours, first in round 1, read 0.62–0.66×
+   * Apollo there and ≈1.0× in the later rounds of the same runs). Its stale reads and errors are
+   * counted with the rounds'.
    */
-  readonly warm: { readonly sweepBooks: number; readonly q1Seconds: number; readonly q2Seconds: number };
+  readonly warm: { readonly sweepBooks: number; readonly q1Seconds: number; readonly q2Seconds: number; readonly mixSeconds?: number };
   readonly isolate: boolean;
   /** Share of operations that are writes (default 0.05, split like runMixed's default mix); 0: reads only. */
   readonly writeShare?: number;
@@ -182,8 +189,21 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       log(`${TARGET_LABELS[run.kind]}: warm (${sweepBooks} books swept)`);
     }
 
-    const sums = runs.map(() => ({
-      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, machineCpu: 0, postgresCpu: 0, loadCpu: 0, perRound: [] as number[],
+    const warmStale = runs.map(() => 0);
+    const warmErrors = runs.map(() => 0);
+    for (const [at, run] of runs.entries()) {
+      if (!options.warm.mixSeconds) break;
+      const mix = await runMixed({
+        url: run.target!.url, workers: options.workers, seconds: options.warm.mixSeconds, catalog: run.catalog, zipf: ZIPF,
+        seed: 999_000 + at, history: run.history, mix: mixOf(options),
+      });
+      warmStale[at] = mix.staleReads;
+      warmErrors[at] = mix.errors;
+      log(`${TARGET_LABELS[run.kind]}: mix warm-up ${mix.reqPerSec.toFixed(0)} req/s (not measured), stale ${mix.staleReads}, errors ${mix.errors}`);
+    }
+
+    const sums = runs.map((_, at) => ({
+      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: warmStale[at]!, errors: warmErrors[at]!, cpu: 0, sql: 0, rt: 0, redisCpu: 0, machineCpu: 0, postgresCpu: 0, loadCpu: 0, perRound: [] as number[],
       lookups: {} as Record<string, number>, selfTime: {} as SelfTime,
       latency: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, { count: 0, totalMs: 0 }])) as Record<OperationKind, { count: number; totalMs: number }>,
     }));
@@ -374,9 +394,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     targets: parseTargets(values.targets, USAGE) ?? ['ours', 'oursTier', 'apollo'],
     rounds, sliceSeconds: slice, workers, writeShare, profile: values.profile,
     ...(values.mix === undefined ? {} : { mix: parseMix(values.mix) }),
-    warm: smoke ? { sweepBooks: 200, q1Seconds: 0.5, q2Seconds: 0.5 } : { sweepBooks: 10_000, q1Seconds: 5, q2Seconds: 3 },
+    warm: smoke ? { sweepBooks: 200, q1Seconds: 0.5, q2Seconds: 0.5, mixSeconds: 0.5 } : { sweepBooks: 10_000, q1Seconds: 5, q2Seconds: 3, mixSeconds: slice },
     isolate: true,
   });
+  // BENCH_PROFILE_DUMP=FILE (with --profile): every part's self time, not only the largest, as JSON,
+  // to compare two runs (e.g. a mix with writes and one without: what a write costs, by function).
+  const dump = process.env.BENCH_PROFILE_DUMP;
+  if (dump) writeFileSync(dump, JSON.stringify(result.totals.map(({ target, requests, writes, selfTime }) => ({ target, requests, writes, selfTime }))));
   const report = formatInterleaved(result);
   console.log(`\n${report}`);
   const out = values.out ?? (smoke ? undefined : resultsFile('q3-interleaved.md'));

@@ -12,7 +12,7 @@ test('Q3 slices alternate between targets, each with its own database, its write
     databaseServerUrl: undefined, redisUrl: TEST_REDIS_URL,
     counts: { authors: 20, books: 200, reviews: 600 },
     targets: ['ours', 'apollo'], rounds: 3, sliceSeconds: 0.4, workers: 4,
-    warm: { sweepBooks: 100, q1Seconds: 0.3, q2Seconds: 0.3 }, isolate: false,
+    warm: { sweepBooks: 100, q1Seconds: 0.3, q2Seconds: 0.3, mixSeconds: 0.3 }, isolate: false,
     log: () => {},
   });
   const [ours, apollo] = result.totals;
