@@ -6,10 +6,15 @@ import { startTestServer, type TestServer } from '../support/test-server.ts';
 
 const BOOK = 'query($id: ID!) { book(id: $id) { id title isbn priceCents author { id name } } }';
 const UPDATE = 'mutation($id: ID!, $input: UpdateBookInput!) { updateBook(id: $id, input: $input) { id title isbn } }';
+const REVIEWS = 'query($id: ID!) { book(id: $id) { reviewCount reviews(first: 5) { totalCount edges { node { id rating } } } } }';
+const ADD_REVIEW = 'mutation($bookId: ID!, $rating: Int!) { addReview(input: {bookId: $bookId, rating: $rating}) { id } }';
+const DELETE_REVIEW = 'mutation($id: ID!) { deleteReview(id: $id) }';
+const CREATE_BOOK = 'mutation($input: CreateBookInput!) { createBook(input: $input) { id } }';
 
 // On PostgreSQL a mutation writes the row it committed in its own invalidation, and the change
 // feed recognises that commit's notification and does not invalidate it a second time (which
-// would delete the row again): the next read of the book needs no SQL (own-commits.ts).
+// would delete the row again): the next read of the book needs no SQL (own-commits.ts). Inserts
+// and deletes (reviews, books) are skipped by the feed the same way, without a fill.
 (testDrivers().includes('postgresql') ? describe : describe.skip)('a mutation writes its committed row through (PostgreSQL)', () => {
   let server: TestServer;
   let writer: Client;
@@ -67,6 +72,46 @@ const UPDATE = 'mutation($id: ID!, $input: UpdateBookInput!) { updateBook(id: $i
     await server.settled();
     expect((await server.gql(BOOK, { id: gid('Book', 2) })).data.book).toMatchObject({ title: 'Ours', isbn: 'isbn-by-psql' });
     expect(ownCommits().size()).toBe(0);
+  });
+
+  it('invalidates an inserted or deleted review once, by the mutation: the feed skips its notification', async () => {
+    const reviews = async () => (await server.gql(REVIEWS, { id: gid('Book', 4) })).data.book;
+    expect(await reviews()).toMatchObject({ reviewCount: 1, reviews: { totalCount: 1 } });
+    await server.settled();
+    server.counters.reset();
+    const added = await server.gql(ADD_REVIEW, { bookId: gid('Book', 4), rating: 2 });
+    expect(added.errors).toBeUndefined();
+    await server.settled();
+    expect([invalidations(), ownCommits().size()]).toEqual([1, 0]);
+    const after = await reviews();
+    expect(after).toMatchObject({ reviewCount: 2, reviews: { totalCount: 2 } });
+    expect(after.reviews.edges[0].node).toEqual({ id: added.data.addReview.id, rating: 2 }); // newest first
+
+    server.counters.reset();
+    expect((await server.gql(DELETE_REVIEW, { id: added.data.addReview.id })).errors).toBeUndefined();
+    await server.settled();
+    expect([invalidations(), ownCommits().size()]).toEqual([1, 0]);
+    expect(await reviews()).toMatchObject({ reviewCount: 1, reviews: { totalCount: 1 } });
+
+    server.counters.reset();
+    const created = await server.gql(CREATE_BOOK, { input: { title: 'New', isbn: 'isbn-new', priceCents: 100, authorId: gid('Author', 1) } });
+    expect(created.errors).toBeUndefined();
+    await server.settled();
+    expect([invalidations(), ownCommits().size()]).toEqual([1, 0]);
+
+    // Another program's insert of a review is still invalidated by the feed.
+    server.counters.reset();
+    await writer.query(`INSERT INTO review (rating, body, book_id) VALUES (5, 'psql', 4)`);
+    await server.settled();
+    expect(invalidations()).toBe(1);
+    expect(await reviews()).toMatchObject({ reviewCount: 2, reviews: { totalCount: 2 } });
+  });
+
+  it('registers nothing for a review of an unknown book', async () => {
+    server.counters.reset();
+    const failed = await server.gql(ADD_REVIEW, { bookId: gid('Book', 999), rating: 3 });
+    expect(failed.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect([invalidations(), ownCommits().size()]).toEqual([0, 0]);
   });
 
   it('registers and fills nothing for a write that fails (duplicate isbn) or changes nothing', async () => {

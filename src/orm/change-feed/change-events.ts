@@ -104,6 +104,11 @@ export function bookKeysOf(facts: BookFacts): BookKeys {
   return { id: facts.id, author_id: facts.authorId, title: facts.title, price_cents: facts.priceCents, published_year: facts.publishedYear };
 }
 
+/** A review's key columns as the triggers report them (a writer's own change, own-commits.ts). */
+export function reviewKeysOf(review: { readonly id: number; readonly bookId: number; readonly rating: number }): ReviewKeys {
+  return { id: review.id, book_id: review.bookId, rating: review.rating };
+}
+
 /**
  * Validates one reported change (decoded JSON from a trigger) into a ChangeEvent. Throws a
  * TypeError naming the field and showing the bad value: a malformed report must be noticed, not

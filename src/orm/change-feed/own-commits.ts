@@ -33,7 +33,10 @@ export interface OwnCommits {
    * record registered otherwise could wait for a later commit's and wrongly match it).
    */
   listening(): boolean;
-  /** Registers `event` (an UPDATE: both sides set) before its COMMIT; a no-op while not listening. */
+  /**
+   * Registers `event` before its COMMIT (an UPDATE, or an INSERT: `old` null — only the inserting
+   * commit can be the first to report a new id); a no-op while not listening.
+   */
   expect(event: ChangeEvent): OwnCommit;
   /**
    * Whether the notified `event` is one this process has invalidated itself (then the feed skips
@@ -57,11 +60,11 @@ interface Pending {
 
 const rowOf = (event: ChangeEvent) => `${event.table}:${(event.new ?? event.old)?.id}`;
 
-/** The same values of the table's reported key columns on both sides. */
+/** The same kind of change (both sides present or absent alike) with the same reported key columns. */
 function sameChange(a: ChangeEvent, b: ChangeEvent): boolean {
   if (a.table !== b.table) return false;
-  const same = (x: object | null, y: object | null) => x !== null && y !== null &&
-    CHANGE_COLUMNS[a.table].every((column) => (x as Record<string, unknown>)[column] === (y as Record<string, unknown>)[column]);
+  const same = (x: object | null, y: object | null) => (x === null || y === null ? x === y :
+    CHANGE_COLUMNS[a.table].every((column) => (x as Record<string, unknown>)[column] === (y as Record<string, unknown>)[column]));
   return same(a.old, b.old) && same(a.new, b.new);
 }
 

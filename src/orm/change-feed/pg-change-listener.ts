@@ -109,7 +109,7 @@ export async function startPgChangeListener(options: PgChangeListenerOptions): P
         // (own-commits.ts): that would delete the row its writer filled. Everything else is.
         const events: ChangeEvent[] = [];
         for (const event of changes.flatMap((item) => item.events)) {
-          if (event.old && event.new && (await ownCommits.covers(event))) continue;
+          if (await ownCommits.covers(event)) continue;
           events.push(event);
         }
         if (events.length > 0) await invalidator.apply(evictionsForChanges(events));

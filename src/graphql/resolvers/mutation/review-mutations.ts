@@ -1,34 +1,40 @@
 import { reviewChanged } from '../../../catalog/change-evictions.ts';
+import { reviewKeysOf } from '../../../orm/change-feed/change-events.ts';
 import { Book, Review } from '../../../orm/entities/index.ts';
 import { reviewRow } from '../../../orm/entity-rows.ts';
 import type { MutationResolvers } from '../../generated/resolvers-types.ts';
 import { idOf, integer, LIMITS, missing, optionalText } from './input.ts';
+import { withOwnCommits } from './own-commit.ts';
 
 export const reviewMutations: Pick<MutationResolvers, 'addReview' | 'deleteReview'> = {
-  addReview: (_, { input }, { em, invalidator }) =>
-    invalidator.unitOfWork(async (evictions) => {
+  addReview: (_, { input }, context) =>
+    context.invalidator.unitOfWork(async (evictions) => {
       const bookId = idOf('Book', input.bookId, 'bookId');
       const data = { rating: integer(input.rating, 'rating', ...LIMITS.rating), body: optionalText(input.body, 'body', LIMITS.body) };
-      const row = await em.transactional(async (tx) => {
+      // Invalidated once, by this unit of work: the change feed skips the insert's notification.
+      const row = await withOwnCommits(context, evictions, (register) => context.em.transactional(async (tx) => {
         const book = (await tx.findOne(Book, bookId)) ?? missing('Book', input.bookId);
         const review = tx.create(Review, { ...data, book, createdAt: new Date() });
         await tx.flush();
-        return reviewRow(review);
-      });
+        const row = reviewRow(review);
+        register({ table: 'review', old: null, new: reviewKeysOf(row) });
+        return row;
+      }));
       reviewChanged(evictions, null, row); // the book's reviews list, reviewCount and averageRating
       return row;
     }),
 
-  deleteReview: (_, { id }, { em, invalidator }) =>
-    invalidator.unitOfWork(async (evictions) => {
+  deleteReview: (_, { id }, context) =>
+    context.invalidator.unitOfWork(async (evictions) => {
       const reviewId = idOf('Review', id);
-      const before = await em.transactional(async (tx) => {
+      const before = await withOwnCommits(context, evictions, (register) => context.em.transactional(async (tx) => {
         const review = (await tx.findOne(Review, reviewId)) ?? missing('Review', id);
         const row = reviewRow(review);
         tx.remove(review);
         await tx.flush();
+        register({ table: 'review', old: reviewKeysOf(row), new: null });
         return row;
-      });
+      }));
       reviewChanged(evictions, before, null); // the review, the book's list and aggregate
       return id;
     }),
