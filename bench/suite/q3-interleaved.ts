@@ -48,7 +48,7 @@ export interface InterleavedOptions {
    * first slice after the warm-up ran slow for whichever target had it (the load generator's mix
    * loop and the targets' write paths ran for the first time; ours, first in round 1, read 0.62–0.66×
    * Apollo there and ≈1.0× in the later rounds of the same runs). Its stale reads and errors are
-   * counted with the rounds'.
+   * reported apart (TargetTotals.warmUp).
    */
   readonly warm: { readonly sweepBooks: number; readonly q1Seconds: number; readonly q2Seconds: number; readonly mixSeconds?: number };
   readonly isolate: boolean;
@@ -77,6 +77,8 @@ export interface TargetTotals {
   readonly writes: number;
   readonly staleReads: number;
   readonly errors: number;
+  /** The same, in the unmeasured warm-up slice of the mix (InterleavedOptions.warm.mixSeconds). */
+  readonly warmUp: { readonly reads: number; readonly staleReads: number; readonly errors: number };
   readonly cpuMsPerRequest: number | null;
   readonly sqlPerRequest: number;
   readonly redisRoundTripsPerRequest: number;
@@ -189,21 +191,19 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       log(`${TARGET_LABELS[run.kind]}: warm (${sweepBooks} books swept)`);
     }
 
-    const warmStale = runs.map(() => 0);
-    const warmErrors = runs.map(() => 0);
+    const warmUps = runs.map(() => ({ reads: 0, staleReads: 0, errors: 0 }));
     for (const [at, run] of runs.entries()) {
       if (!options.warm.mixSeconds) break;
       const mix = await runMixed({
         url: run.target!.url, workers: options.workers, seconds: options.warm.mixSeconds, catalog: run.catalog, zipf: ZIPF,
         seed: 999_000 + at, history: run.history, mix: mixOf(options),
       });
-      warmStale[at] = mix.staleReads;
-      warmErrors[at] = mix.errors;
+      warmUps[at] = { reads: mix.reads, staleReads: mix.staleReads, errors: mix.errors };
       log(`${TARGET_LABELS[run.kind]}: mix warm-up ${mix.reqPerSec.toFixed(0)} req/s (not measured), stale ${mix.staleReads}, errors ${mix.errors}`);
     }
 
-    const sums = runs.map((_, at) => ({
-      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: warmStale[at]!, errors: warmErrors[at]!, cpu: 0, sql: 0, rt: 0, redisCpu: 0, machineCpu: 0, postgresCpu: 0, loadCpu: 0, perRound: [] as number[],
+    const sums = runs.map(() => ({
+      requests: 0, seconds: 0, reads: 0, cached: 0, writes: 0, stale: 0, errors: 0, cpu: 0, sql: 0, rt: 0, redisCpu: 0, machineCpu: 0, postgresCpu: 0, loadCpu: 0, perRound: [] as number[],
       lookups: {} as Record<string, number>, selfTime: {} as SelfTime,
       latency: Object.fromEntries(OPERATION_KINDS.map((kind) => [kind, { count: 0, totalMs: 0 }])) as Record<OperationKind, { count: number; totalMs: number }>,
     }));
@@ -256,7 +256,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<Inter
       totals: runs.map((run, i) => {
         const s = sums[i]!;
         return {
-          target: run.kind, requests: s.requests, seconds: s.seconds, reads: s.reads, cachedReads: s.cached, writes: s.writes, staleReads: s.stale, errors: s.errors,
+          target: run.kind, requests: s.requests, seconds: s.seconds, reads: s.reads, cachedReads: s.cached, writes: s.writes, staleReads: s.stale, errors: s.errors, warmUp: warmUps[i]!,
           cpuMsPerRequest: options.isolate ? s.cpu / 1000 / s.requests : null,
           sqlPerRequest: s.sql / s.requests, redisRoundTripsPerRequest: s.rt / s.requests,
           redisCpuMsPerRequest: Number.isFinite(s.redisCpu) ? s.redisCpu * 1000 / s.requests : null, perRound: s.perRound,
@@ -317,6 +317,11 @@ export function formatInterleaved(result: InterleavedResult): string {
     'Per-round mean ± 95%: the mean of the rounds\' ratios and the half-width of its 95% confidence interval (Student\'s t): ' +
       'a difference inside it is noise. (Two identical targets once read 0.88× in 8 rounds: slots differ by more than chance alone on a shared machine.)',
     '',
+    ...(result.totals.some((t) => t.warmUp.reads > 0)
+      ? [`Before the rounds, one slice of the mix per target, not measured (its first run is slow): stale reads ${
+        result.totals.map((t) => `${TARGET_LABELS[t.target]} ${t.warmUp.staleReads} of ${t.warmUp.reads}`).join(', ')}; errors ${
+        result.totals.map((t) => t.warmUp.errors).reduce((a, b) => a + b, 0)}.`, '']
+      : []),
     'Where reads went past the response cache, as a share of each query\'s lookups: answers built new (never built, or ' +
       'past their time to live — for Q2 mostly pages after a cursor that a write moved: a page that gains or loses a row ' +
       'ends at another row, so the walk goes on under cursors never asked for), and answers rebuilt because a write ' +

@@ -34,6 +34,10 @@ test('Q3 slices alternate between targets, each with its own database, its write
   expect(Object.keys(apollo!.lookups).every((key) => /^Q[12]:(hit|miss)$/.test(key))).toBe(true);
   expect(ours!.meanLatencyMs.write).toBeGreaterThan(0);
   expect(ours!.staleReads).toBe(0);
+  // The unmeasured warm-up slice of the mix ran for each target and is reported apart.
+  for (const t of [ours!, apollo!]) expect([t.warmUp.reads > 0, t.warmUp.errors]).toEqual([true, 0]);
+  expect(ours!.warmUp.staleReads).toBe(0);
+  expect(formatInterleaved(result)).toMatch(/one slice of the mix per target, not measured .*: stale reads \(a\) ours, cache on 0 of \d+, \(c\) Apollo response cache \d+ of \d+; errors 0\./);
   expect(apollo!.staleReads).toBeGreaterThan(0); // it never invalidates: the check sees it
   expect(ours!.cpuMsPerRequest).toBeNull(); // in this process: not its own CPU
   // The report gives each target's per-round ratios to the reference with a confidence interval.
