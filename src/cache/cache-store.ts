@@ -59,11 +59,28 @@ export interface EntityEviction {
   readonly fill?: { readonly value: string; readonly ttlSeconds: number; readonly guardClock: number };
 }
 
+export interface PageFill {
+  readonly key: string;
+  readonly generationKey: string;
+  readonly expectedGeneration: string;
+  readonly value: string;
+  readonly ttlSeconds: number;
+}
+
 export interface InvalidationRequest {
   readonly entities: readonly EntityEviction[];
   readonly generationKeys: readonly string[];
   /** Range bucket tombstones to set to the new clock, like entity tombstones (nothing to delete). */
   readonly rangeTombstoneKeys?: readonly string[];
+  /**
+   * A writer's new values of pages of families this invalidation bumps (a list it has just
+   * changed, e.g. a new review at the head of a book's reviews): written after the INCR, only if
+   * the family's generation before this invalidation was `expectedGeneration` — the one the writer
+   * read the old page under, before its transaction began, so no other change of the list was
+   * invalidated in between (a later one invalidates after this script, and bumps the generation
+   * past the value's). `value` carries the bumped generation. A single Redis only.
+   */
+  readonly pageFills?: readonly PageFill[];
   readonly clockKey: string;
   /** How long tombstones live: longer than any read-to-fill gap (fills older than this are dropped). */
   readonly tombstoneTtlMs: number;
@@ -125,9 +142,10 @@ export interface CacheStore {
  * Values and generations are what an in-process tier holds (local-tier.ts); tombstones are what
  * whole responses depend on (local-responses.ts).
  */
-export function announcedKeys(request: Pick<InvalidationRequest, 'entities' | 'generationKeys' | 'rangeTombstoneKeys'>): string[] {
+export function announcedKeys(request: Pick<InvalidationRequest, 'entities' | 'generationKeys' | 'rangeTombstoneKeys' | 'pageFills'>): string[] {
   return [
     ...request.entities.flatMap((e) => [e.key, e.tombstoneKey]), ...request.generationKeys, ...(request.rangeTombstoneKeys ?? []),
+    ...(request.pageFills ?? []).map((f) => f.key),
   ];
 }
 

@@ -9,6 +9,7 @@ export class Evictions {
   readonly #families = new Set<string>();
   readonly #ranges = new Map<string, Set<number>>();
   readonly #fills = new Map<string, { value: string; ttlSeconds: number; guardClock: number }>();
+  readonly #pageFills = new Map<string, { family: string; variant: string; value: string; ttlSeconds: number; expectedGeneration: string }>();
   readonly #applied: ((invalidated: boolean) => void)[] = [];
 
   /** Delete the cached entity (or per-entity aggregate) `type:id`. */
@@ -51,6 +52,22 @@ export class Evictions {
     return this.#fills.get(`${type}:${id}`);
   }
 
+  /**
+   * Bump the family and write the writer's new value of one of its pages in the same invalidation,
+   * unless the family's generation had moved from `expectedGeneration` (the one the writer read the
+   * old page under, before its transaction; see InvalidationRequest.pageFills). `value` is the
+   * stored envelope, under the generation after the bump.
+   */
+  pageFill(family: string, variant: string, value: string, ttlSeconds: number, expectedGeneration: string): this {
+    this.family(family);
+    this.#pageFills.set(`${family}:${variant}`, { family, variant, value, ttlSeconds, expectedGeneration });
+    return this;
+  }
+
+  pageFills(): Iterable<{ family: string; variant: string; value: string; ttlSeconds: number; expectedGeneration: string }> {
+    return this.#pageFills.values();
+  }
+
   /** Told once the set has been applied: `true` if it reached the store, `false` if it was lost. */
   whenApplied(callback: (invalidated: boolean) => void): this {
     this.#applied.push(callback);
@@ -67,6 +84,7 @@ export class Evictions {
     for (const name of other.families()) this.family(name);
     for (const { family, value } of other.ranges()) this.reorder(family, value, value);
     for (const [key, fill] of other.#fills) this.#fills.set(key, fill);
+    for (const [key, fill] of other.#pageFills) this.#pageFills.set(key, fill);
     this.#applied.push(...other.#applied.splice(0));
     return this;
   }

@@ -33,6 +33,25 @@ export interface Invalidator {
    * writer's COMMIT, it guards what the writer fills in its invalidation (Evictions.fill).
    */
   clock(): Promise<number>;
+  /**
+   * The clock and these entities', generations' and pages' stored values, in one read (null: absent
+   * or unreadable; clock 0 when it cannot say): what a writer reads before its transaction to carry
+   * cached values forward in its own invalidation (Evictions.fill, Evictions.pageFill).
+   */
+  snapshot(read: SnapshotRequest): Promise<Snapshot>;
+}
+
+export interface SnapshotRequest {
+  readonly entities?: readonly { readonly type: string; readonly id: number }[];
+  readonly families?: readonly string[];
+  readonly pages?: readonly { readonly family: string; readonly variant: string }[];
+}
+
+export interface Snapshot {
+  readonly clock: number;
+  readonly entities: readonly (string | null)[];
+  readonly generations: readonly (string | null)[];
+  readonly pages: readonly (string | null)[];
 }
 
 /** The epoch as the invalidator needs it: its key, and the process's view of it. */
@@ -69,6 +88,9 @@ export function createInvalidator(
         };
       }),
       generationKeys: [...evictions.families()].map((family) => keyspace.generation(family)),
+      pageFills: [...evictions.pageFills()].map(({ family, variant, value, ttlSeconds, expectedGeneration }) => ({
+        key: keyspace.page(family, variant), generationKey: keyspace.generation(family), value, ttlSeconds, expectedGeneration,
+      })),
       rangeTombstoneKeys: [...new Set([...evictions.ranges()].flatMap(({ family, value }) =>
         bucketsOfValue(value).map((bucket) => keyspace.rangeTombstone(family, bucket))))],
       clockKey: keyspace.clock(),
@@ -131,10 +153,23 @@ export function createInvalidator(
       return evictions && open.has(evictions) ? evictions : undefined;
     },
     apply,
-    async clock() {
-      const [value] = await clockStore.getMany([keyspace.clock()]);
-      const clock = Number(value ?? 0);
-      return Number.isSafeInteger(clock) ? clock : 0;
-    },
+    clock: async () => (await snapshot({})).clock,
+    snapshot,
   };
+
+  async function snapshot({ entities = [], families = [], pages = [] }: SnapshotRequest): Promise<Snapshot> {
+    const keys = [
+      keyspace.clock(), ...entities.map(({ type, id }) => keyspace.entity(type, id)),
+      ...families.map((family) => keyspace.generation(family)), ...pages.map(({ family, variant }) => keyspace.page(family, variant)),
+    ];
+    const values = await clockStore.getMany(keys);
+    const clock = Number(values[0] ?? 0);
+    const at = (from: number, n: number) => values.slice(from, from + n).map((v) => v ?? null);
+    return {
+      clock: Number.isSafeInteger(clock) ? clock : 0,
+      entities: at(1, entities.length),
+      generations: at(1 + entities.length, families.length),
+      pages: at(1 + entities.length + families.length, pages.length),
+    };
+  }
 }

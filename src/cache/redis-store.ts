@@ -80,11 +80,14 @@ return 1`;
  * in many slots): INCR the clock (always), raise each tombstone to it (entities' and range buckets'), DEL
  * values and leases, INCR generations, PUBLISH what was evicted and bumped, read the epoch. Being
  * atomic, no reader can see the new clock before the tombstones, nor a tombstone before the DEL.
- * KEYS: clock, tombstones…, deleted…, generations…, fills (value key, tombstone key)…, [epoch].
+ * KEYS: clock, tombstones…, deleted…, generations…, fills (value key, tombstone key)…, page fills
+ * (page key, generation key)…, [epoch].
  * ARGV: tombstone ttl ms, #tombstones, #deleted, #generations, channel ('' : none), message, '1'
  * when the epoch key is last, #fills, then per fill its value, ttl seconds and guard clock: the
  * writer's value is set after the deletes only if the entity's tombstone before this script was
- * not newer than the guard (EntityEviction.fill).
+ * not newer than the guard (EntityEviction.fill); then #page fills, and per page fill its value,
+ * ttl seconds and expected generation: set after the INCRs only if the page's generation before
+ * this script was that one (InvalidationRequest.pageFills).
  */
 const INVALIDATE_SCRIPT = `${RAISE_TOMBSTONE}${NEXT_CLOCK}
 local ttl = ARGV[1]
@@ -94,6 +97,12 @@ local fillAt = first + nd + ng
 -- The fills' tombstones as they were before this invalidation raises them (-1: none).
 local before = {}
 for i = 0, nf - 1 do before[i] = tonumber(redis.call('GET', KEYS[fillAt + 2 * i + 1]) or '-1') end
+-- The page fills' generations as they were before this invalidation bumps them.
+local pageArgs = 9 + 3 * nf
+local np = tonumber(ARGV[pageArgs] or '0')
+local pageAt = fillAt + 2 * nf
+local generationBefore = {}
+for i = 0, np - 1 do generationBefore[i] = redis.call('GET', KEYS[pageAt + 2 * i + 1]) or '' end
 -- Every invalidation moves the clock, tombstones or not: a stored response whose clock is still
 -- the current one has seen no invalidation at all (response-store.ts's lookup relies on it).
 local clock = nextClock(KEYS[1])
@@ -102,6 +111,9 @@ for i = first, first + nd - 1, 500 do redis.call('DEL', unpack(KEYS, i, math.min
 for i = first + nd, first + nd + ng - 1 do redis.call('INCR', KEYS[i]) end
 for i = 0, nf - 1 do
   if before[i] <= tonumber(ARGV[11 + 3 * i]) then redis.call('SET', KEYS[fillAt + 2 * i], ARGV[9 + 3 * i], 'EX', ARGV[10 + 3 * i]) end
+end
+for i = 0, np - 1 do
+  if generationBefore[i] == ARGV[pageArgs + 3 + 3 * i] then redis.call('SET', KEYS[pageAt + 2 * i], ARGV[pageArgs + 1 + 3 * i], 'EX', ARGV[pageArgs + 2 + 3 * i]) end
 end
 if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[5], ARGV[6]) end
 if ARGV[7] == '1' then return redis.call('GET', KEYS[#KEYS]) end
@@ -270,16 +282,21 @@ export function createRedisStore(
       }
     },
 
-    async invalidate({ entities, generationKeys, rangeTombstoneKeys = [], clockKey, tombstoneTtlMs, epochKey, announce }) {
-      const announced = announce ? announcedKeys({ entities, generationKeys, rangeTombstoneKeys }) : [];
+    async invalidate({ entities, generationKeys, rangeTombstoneKeys = [], pageFills = [], clockKey, tombstoneTtlMs, epochKey, announce }) {
+      const announced = announce ? announcedKeys({ entities, generationKeys, rangeTombstoneKeys, pageFills }) : [];
       if (!redis.isCluster) {
         const tombstoneKeys = [...entities.map((e) => e.tombstoneKey), ...rangeTombstoneKeys];
         const deleted = entities.flatMap((e) => [e.key, e.leaseKey]);
         const fills = entities.filter((e) => e.fill && e.fill.ttlSeconds >= 1); // EX takes whole seconds ≥ 1
-        const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...fills.flatMap((e) => [e.key, e.tombstoneKey]), ...(epochKey ? [epochKey] : [])];
+        // A page fill's generation must be one this script bumps (else nothing could refuse it).
+        const pages = pageFills.filter((f) => f.ttlSeconds >= 1 && generationKeys.includes(f.generationKey));
+        const keys = [clockKey, ...tombstoneKeys, ...deleted, ...generationKeys, ...fills.flatMap((e) => [e.key, e.tombstoneKey]),
+          ...pages.flatMap((f) => [f.key, f.generationKey]), ...(epochKey ? [epochKey] : [])];
         const fillArgs = fills.flatMap(({ fill }) => [fill!.value, Math.floor(fill!.ttlSeconds), fill!.guardClock]);
+        const pageArgs = pages.flatMap((f) => [f.value, Math.floor(f.ttlSeconds), f.expectedGeneration]);
         const epoch = await timed('invalidate', 1, () => commands.run({ name: 'cacheInvalidate', keys, args: [tombstoneTtlMs, tombstoneKeys.length,
-          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0', fills.length, ...fillArgs] })) as string | null;
+          deleted.length, generationKeys.length, announced.length > 0 ? announce! : '', announced.join(' '), epochKey ? '1' : '0', fills.length, ...fillArgs,
+          pages.length, ...pageArgs] })) as string | null;
         const value = epochKey ? Number(epoch ?? 0) : null;
         return { epoch: value !== null && Number.isSafeInteger(value) ? value : null };
       }

@@ -39,3 +39,23 @@ export interface SortSpec {
   readonly expression: string;
   readonly direction: Direction;
 }
+
+/**
+ * The head page (no cursor) of a list in descending id order after a row with a new, larger id
+ * joined it: the row first, the last one pushed past `first` (it becomes the next row), the total
+ * one more. Null when `id` is not above every listed id (then the page may already hold it, or
+ * the row is not the newest: it must be rebuilt).
+ */
+export function withNewHead(page: Page, id: number, first: number): Page | null {
+  if (page.ids.length > first || (page.ids.length > 0 && page.ids[0]! >= id)) return null;
+  const ids = [id, ...page.ids];
+  const sortValues: SortValue[] = [id, ...page.sortValues];
+  const full = ids.length > first;
+  return {
+    ids: ids.slice(0, first),
+    sortValues: sortValues.slice(0, first),
+    total: page.total + 1,
+    hasNext: page.hasNext || full,
+    ...(full ? { nextSortValue: sortValues[first]! } : page.hasNext ? { nextSortValue: page.nextSortValue! } : {}),
+  };
+}

@@ -58,4 +58,27 @@ describe('a writer fills what it committed, in its own invalidation', () => {
     expect(await redis.get(keyspace.entity('Book', 5))).toBeNull();
     expect(Number(await redis.get(keyspace.tombstone('Book', 5)))).toBe(await clock());
   });
+
+  // A writer's new value of a page of a list it changed (InvalidationRequest.pageFills): written
+  // after the generation's INCR, only if the generation was still the one the page was read under.
+  const pageFill = (family: string, expectedGeneration: string, value: string, ttlSeconds = 60) => ({
+    key: keyspace.page(family, 'DESC.5.-'), generationKey: keyspace.generation(family), expectedGeneration, value, ttlSeconds,
+  });
+
+  it('writes a page after bumping its family, when the generation was the one expected', async () => {
+    await redis.set(keyspace.generation('book.1.reviews'), '41');
+    await redis.set(keyspace.page('book.1.reviews', 'DESC.5.-'), 'old page', 'EX', 60);
+    await store.invalidate({ ...request([]), generationKeys: [keyspace.generation('book.1.reviews')], pageFills: [pageFill('book.1.reviews', '41', 'new page')] });
+    expect(await redis.mget(keyspace.generation('book.1.reviews'), keyspace.page('book.1.reviews', 'DESC.5.-'))).toEqual(['42', 'new page']);
+    expect(await redis.ttl(keyspace.page('book.1.reviews', 'DESC.5.-'))).toBeGreaterThan(50);
+  });
+
+  it('writes no page when the generation moved since the writer read it, or when the family is not bumped', async () => {
+    await redis.set(keyspace.generation('book.2.reviews'), '8'); // another change of the list came in between
+    await store.invalidate({ ...request([]), generationKeys: [keyspace.generation('book.2.reviews')], pageFills: [pageFill('book.2.reviews', '7', 'lost')] });
+    expect(await redis.mget(keyspace.generation('book.2.reviews'), keyspace.page('book.2.reviews', 'DESC.5.-'))).toEqual(['9', null]);
+    await redis.set(keyspace.generation('book.3.reviews'), '3');
+    await store.invalidate({ ...request([entity(9)]), pageFills: [pageFill('book.3.reviews', '3', 'unguarded')] });
+    expect(await redis.get(keyspace.page('book.3.reviews', 'DESC.5.-'))).toBeNull();
+  });
 });

@@ -27,7 +27,24 @@ export function pageVariant(spec: PageSpec): string {
   return `${spec.sort.direction}.${spec.first}.${after}`;
 }
 
+/**
+ * The sizes (`first`) of the head pages of books' reviews this process has been asked for, at most
+ * a few: where `addReview` carries a cached head page forward (the new review first) instead of
+ * leaving it to be read again (review-write-through.ts). Only a hint — a page of another size is
+ * invalidated as always.
+ */
+const reviewHeadVariants = new Map<number, string>();
+const REVIEW_HEAD_SIZES_MAX = 4;
+
+/** The head pages of one book's reviews worth carrying forward: their family, key variant and size. */
+export function reviewHeadPages(bookId: number): { family: string; variant: string; first: number }[] {
+  return [...reviewHeadVariants].map(([first, variant]) => ({ family: families.bookReviews(bookId), variant, first }));
+}
+
 export function pageLocation(keyspace: Keyspace, spec: PageSpec): CacheLocation {
+  if (spec.table === 'review' && spec.after === null && !reviewHeadVariants.has(spec.first) && reviewHeadVariants.size < REVIEW_HEAD_SIZES_MAX) {
+    reviewHeadVariants.set(spec.first, pageVariant(spec));
+  }
   const family = familyOf(spec);
   const variant = pageVariant(spec);
   return { cacheKey: keyspace.page(family, variant), generationKey: keyspace.generation(family), leaseKey: keyspace.pageLease(family, variant) };

@@ -5,6 +5,7 @@ import { reviewRow } from '../../../orm/entity-rows.ts';
 import type { MutationResolvers } from '../../generated/resolvers-types.ts';
 import { idOf, integer, LIMITS, missing, optionalText } from './input.ts';
 import { withOwnCommits } from './own-commit.ts';
+import { afterReview, beforeReview } from './review-write-through.ts';
 
 export const reviewMutations: Pick<MutationResolvers, 'addReview' | 'deleteReview'> = {
   addReview: (_, { input }, context) =>
@@ -12,15 +13,21 @@ export const reviewMutations: Pick<MutationResolvers, 'addReview' | 'deleteRevie
       const bookId = idOf('Book', input.bookId, 'bookId');
       const data = { rating: integer(input.rating, 'rating', ...LIMITS.rating), body: optionalText(input.body, 'body', LIMITS.body) };
       // Invalidated once, by this unit of work: the change feed skips the insert's notification.
+      // With write-through, the invalidation also writes what the next read of the book needs
+      // (review-write-through.ts), carried forward from what was cached before the transaction.
+      const through = context.writeThrough?.ownCommits.listening() ? context.writeThrough : null;
+      const before = through ? await beforeReview(context.invalidator, bookId) : null;
+      let registered = false;
       const row = await withOwnCommits(context, evictions, (register) => context.em.transactional(async (tx) => {
         const book = (await tx.findOne(Book, bookId)) ?? missing('Book', input.bookId);
         const review = tx.create(Review, { ...data, book, createdAt: new Date() });
         await tx.flush();
         const row = reviewRow(review);
-        register({ table: 'review', old: null, new: reviewKeysOf(row) });
+        registered = register({ table: 'review', old: null, new: reviewKeysOf(row) });
         return row;
       }));
       reviewChanged(evictions, null, row); // the book's reviews list, reviewCount and averageRating
+      if (registered && before) afterReview(evictions, before, row, through!.ttlOf);
       return row;
     }),
 
