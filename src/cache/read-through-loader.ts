@@ -98,7 +98,12 @@ export interface ReadThroughOptions<K, V> {
 }
 
 /** A stored value: `g` the generation it was built under, `c` the clock read before it was built. */
-type Envelope<V> = { v: V; g?: string; c?: number };
+export type Envelope<V> = { v: V; g?: string; c?: number };
+
+/** A value as the loaders store it (what a writer fills must read back the same, see Evictions.fill). */
+export function encodeValue<V>(value: V, generation?: string): string {
+  return JSON.stringify(generation === undefined ? { v: value } : { v: value, g: generation });
+}
 
 /** A value found in the store that its generation allows, and the range tombstones still to check. */
 interface Candidate<V> {
@@ -249,7 +254,7 @@ export function createReadThroughLoader<K, V>(options: ReadThroughOptions<K, V>)
       const loaded = await fetch(indexes.map((i) => keys[i]!), (side) => {
         // A side-filled value is served to this request too (primed): the answer depends on it.
         if (side.tombstoneKey) options.recorder?.entity(side.tombstoneKey);
-        fills.push({ key: side.key, value: JSON.stringify({ v: side.value }), ttlSeconds: side.ttlSeconds, guard: guardOf(side.tombstoneKey) });
+        fills.push({ key: side.key, value: encodeValue(side.value), ttlSeconds: side.ttlSeconds, guard: guardOf(side.tombstoneKey) });
       }, generationOf);
       indexes.forEach((keyIndex, j) => {
         const value = loaded[j] ?? null;
@@ -387,7 +392,8 @@ function randomStart(): number {
   return Math.floor(Math.random() * 2 ** 48);
 }
 
-function decode<V>(raw: string | null): Envelope<V> | null {
+/** A stored value, or null for an absent or corrupt one. */
+export function decode<V>(raw: string | null): Envelope<V> | null {
   if (raw === null) return null;
   try {
     const parsed = JSON.parse(raw) as Envelope<V>;

@@ -1,4 +1,5 @@
 import { LockMode } from '@mikro-orm/core';
+import { encodeValue } from '../../../cache/read-through-loader.ts';
 import { bookChanged, booksDeleted } from '../../../catalog/change-evictions.ts';
 import type { BookRow } from '../../../catalog/rows.ts';
 import { bookKeysOf } from '../../../orm/change-feed/change-events.ts';
@@ -67,7 +68,7 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
         })));
       // The book's key; the orders whose sort field changed; both authors' lists when it moved.
       bookChanged(evictions, before, after);
-      if (registered) evictions.fill('Book', after.id, JSON.stringify({ v: after }), through!.ttlOf('Book'), guardClock);
+      if (registered) evictions.fill('Book', after.id, encodeValue(after), through!.ttlOf('Book'), guardClock);
       return after;
     }),
 

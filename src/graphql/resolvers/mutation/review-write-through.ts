@@ -1,5 +1,6 @@
 import type { Evictions } from '../../../cache/evictions.ts';
 import type { Invalidator, Snapshot } from '../../../cache/invalidator.ts';
+import { decode, encodeValue } from '../../../cache/read-through-loader.ts';
 import { CachedType, families } from '../../../catalog/families.ts';
 import { withNewHead, type Page } from '../../../catalog/page.ts';
 import type { BookStats, ReviewRow } from '../../../catalog/rows.ts';
@@ -37,31 +38,21 @@ export async function beforeReview(invalidator: Invalidator, bookId: number): Pr
 
 /** Adds the fills to the invalidation of the committed `review` (after reviewChanged). */
 export function afterReview(evictions: Evictions, { bookId, snapshot, heads }: ReviewWriteThrough, review: ReviewRow, ttlOf: TtlOf): void {
-  evictions.fill(CachedType.Review, review.id, JSON.stringify({ v: review }), ttlOf('Review'), snapshot.clock);
-  const stats = envelope<BookStats>(snapshot.entities[0]);
-  if (stats && Number.isSafeInteger(stats.v.count) && Number.isFinite(stats.v.ratingSum)) {
+  evictions.fill(CachedType.Review, review.id, encodeValue(review), ttlOf('Review'), snapshot.clock);
+  const stats = decode<BookStats>(snapshot.entities[0] ?? null);
+  if (stats?.v && Number.isSafeInteger(stats.v.count) && Number.isFinite(stats.v.ratingSum)) {
     const counted: BookStats = { count: stats.v.count + 1, ratingSum: stats.v.ratingSum + review.rating };
     // The counts back Book's scalar fields (create-loaders.ts: Book's maxAge).
-    evictions.fill(CachedType.BookStats, bookId, JSON.stringify({ v: counted }), ttlOf('Book'), snapshot.clock);
+    evictions.fill(CachedType.BookStats, bookId, encodeValue(counted), ttlOf('Book'), snapshot.clock);
   }
   const generation = snapshot.generations[0];
   if (generation === null || generation === undefined || !/^\d+$/.test(generation)) return;
   heads.forEach(({ family, variant, first }, i) => {
-    const page = envelope<Page>(snapshot.pages[i]);
-    if (!page || page.g !== generation) return; // not built under the generation read: not current then
+    const page = decode<Page>(snapshot.pages[i] ?? null);
+    if (!page?.v || page.g !== generation) return; // not built under the generation read: not current then
     const next = withNewHead(page.v, review.id, first);
     if (!next) return;
     const bumped = String(Number(generation) + 1); // the script bumps it once, from `generation`
-    evictions.pageFill(family, variant, JSON.stringify({ v: next, g: bumped }), ttlOf('ReviewConnection'), generation);
+    evictions.pageFill(family, variant, encodeValue(next, bumped), ttlOf('ReviewConnection'), generation);
   });
-}
-
-function envelope<V>(raw: string | null | undefined): { v: V; g?: string } | null {
-  if (!raw) return null;
-  try {
-    const parsed = JSON.parse(raw) as { v: V; g?: string };
-    return parsed && typeof parsed === 'object' && parsed.v && typeof parsed.v === 'object' ? parsed : null;
-  } catch {
-    return null;
-  }
 }
