@@ -34,8 +34,9 @@ export interface OwnCommits {
    */
   listening(): boolean;
   /**
-   * Registers `event` before its COMMIT (an UPDATE, or an INSERT: `old` null — only the inserting
-   * commit can be the first to report a new id); a no-op while not listening.
+   * Registers `event` before its COMMIT (an UPDATE; an INSERT, `old` null — only the inserting
+   * commit can be the first to report a new id; or a DELETE, `new` null — a change committed before
+   * it is reported first and does not match); a no-op while not listening.
    */
   expect(event: ChangeEvent): OwnCommit;
   /**

@@ -8,7 +8,7 @@ import { bookRow } from '../../../orm/entity-rows.ts';
 import { loadCascade } from '../../../orm/queries/load-cascade.ts';
 import type { MutationResolvers } from '../../generated/resolvers-types.ts';
 import { idOf, integer, LIMITS, missing, text, uniqueIsbn } from './input.ts';
-import { withOwnCommits } from './own-commit.ts';
+import { withOwnCommits, writingThrough } from './own-commit.ts';
 
 const year = (value: number | null | undefined) =>
   value === null || value === undefined ? null : integer(value, 'publishedYear', ...LIMITS.publishedYear);
@@ -49,7 +49,7 @@ export const bookMutations: Pick<MutationResolvers, 'createBook' | 'updateBook' 
       };
       // Write-through (see GraphQLContext.writeThrough): the clock before our COMMIT guards the row
       // we fill; the row is read locked, so what we hold after the flush is the row as committed.
-      const through = context.writeThrough?.ownCommits.listening() ? context.writeThrough : null;
+      const through = writingThrough(context);
       const guardClock = through ? await context.invalidator.clock() : 0;
       let registered = false;
       const [before, after] = await uniqueIsbn(changes.isbn, () => withOwnCommits(context, evictions, (register) =>

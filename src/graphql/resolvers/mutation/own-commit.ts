@@ -12,11 +12,19 @@ import type { GraphQLContext } from '../../context.ts';
  * (false while the feed is not listening, or without a feed): only then may the writer fill what it
  * committed into its own invalidation (EntityEviction.fill), which the feed would otherwise delete.
  */
+/**
+ * The context's write-through while the change feed recognises this process's commits (listening),
+ * else null: only then may a mutation fill what it commits (GraphQLContext.writeThrough).
+ */
+export function writingThrough({ writeThrough }: Pick<GraphQLContext, 'writeThrough'>): NonNullable<GraphQLContext['writeThrough']> | null {
+  return writeThrough?.ownCommits.listening() ? writeThrough : null;
+}
+
 export async function withOwnCommits<T>(
-  { writeThrough }: Pick<GraphQLContext, 'writeThrough'>, evictions: Evictions,
+  context: Pick<GraphQLContext, 'writeThrough'>, evictions: Evictions,
   write: (register: (event: ChangeEvent) => boolean) => Promise<T>,
 ): Promise<T> {
-  const ownCommits = writeThrough?.ownCommits.listening() ? writeThrough.ownCommits : null;
+  const ownCommits = writingThrough(context)?.ownCommits ?? null;
   const commits: OwnCommit[] = [];
   try {
     const result = await write((event) => {

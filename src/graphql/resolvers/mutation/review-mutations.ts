@@ -4,7 +4,7 @@ import { Book, Review } from '../../../orm/entities/index.ts';
 import { reviewRow } from '../../../orm/entity-rows.ts';
 import type { MutationResolvers } from '../../generated/resolvers-types.ts';
 import { idOf, integer, LIMITS, missing, optionalText } from './input.ts';
-import { withOwnCommits } from './own-commit.ts';
+import { withOwnCommits, writingThrough } from './own-commit.ts';
 import { afterReview, beforeReview } from './review-write-through.ts';
 
 export const reviewMutations: Pick<MutationResolvers, 'addReview' | 'deleteReview'> = {
@@ -15,7 +15,7 @@ export const reviewMutations: Pick<MutationResolvers, 'addReview' | 'deleteRevie
       // Invalidated once, by this unit of work: the change feed skips the insert's notification.
       // With write-through, the invalidation also writes what the next read of the book needs
       // (review-write-through.ts), carried forward from what was cached before the transaction.
-      const through = context.writeThrough?.ownCommits.listening() ? context.writeThrough : null;
+      const through = writingThrough(context);
       const before = through ? await beforeReview(context.invalidator, bookId) : null;
       let registered = false;
       const row = await withOwnCommits(context, evictions, (register) => context.em.transactional(async (tx) => {
