@@ -25,7 +25,7 @@ export type Scenario = (typeof SCENARIOS)[number];
 export const SCENARIO_LABELS: Record<Scenario, string> = {
   Q1: 'Q1 book(id) Zipf, warm',
   Q2: 'Q2 books by PRICE, cursor walk',
-  Q3: 'Q3 95% read / 5% write',
+  Q3: 'Q3 95% read / 5% write, right after warm-up',
 };
 
 export interface SuiteOptions {
@@ -276,10 +276,9 @@ function checksOf(ms: readonly Measurement[], probes: readonly Probe[]): Check[]
   const checks: Check[] = [];
   const q1 = ratio(ms, 'Q1', 'ours', 'cacheOff');
   if (q1 !== null) checks.push({ name: 'Q1 warm: ours ≥ 5× cache-off (req/s)', value: `${q1.toFixed(2)}×`, met: q1 >= 5 });
-  const q3 = ratio(ms, 'Q3', 'ours', 'apollo');
-  if (q3 !== null) checks.push({ name: 'Q3: ours ahead of Apollo response cache (req/s)', value: `${q3.toFixed(2)}×`, met: q3 > 1 });
-  const tierQ3 = ratio(ms, 'Q3', 'oursTier', 'apollo');
-  if (tierQ3 !== null) checks.push({ name: 'Q3: ours with the in-process tier ahead of Apollo response cache (req/s)', value: `${tierQ3.toFixed(2)}×`, met: tierQ3 > 1 });
+  // Q3's throughput ratios are in the table, not here: ten seconds right after each warm-up is a
+  // transient in which no answer of Apollo's has reached its maxAge. Whether ours is ahead is
+  // measured by Q3 with the targets taking turns (q3-interleaved.ts, run after the suite by run.ts).
   const oursQ3 = find(ms, 'Q3', 'ours')?.mix;
   if (oursQ3) checks.push({ name: 'Q3: 0 stale reads for ours', value: `${oursQ3.staleReads} of ${oursQ3.reads} reads`, met: oursQ3.staleReads === 0 });
   const oursTierQ3 = find(ms, 'Q3', 'oursTier')?.mix;
