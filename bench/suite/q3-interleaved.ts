@@ -373,7 +373,7 @@ function formatProfiles(totals: readonly TargetTotals[]): string[] {
  * (tiny data on SQLite, short slices), with the caller's overrides.
  */
 export function interleavedOptions(
-  overrides: Partial<Omit<InterleavedOptions, 'counts' | 'warm' | 'isolate'>> & { readonly smoke?: boolean } = {},
+  overrides: Partial<Omit<InterleavedOptions, 'counts' | 'warm'>> & { readonly smoke?: boolean } = {},
 ): InterleavedOptions {
   const { smoke = false, ...rest } = overrides;
   const sliceSeconds = rest.sliceSeconds ?? (smoke ? 0.5 : 3);

@@ -72,6 +72,7 @@ async function main(): Promise<number> {
     turns = await runInterleaved(interleavedOptions({
       targets: turnTargets,
       redisUrl: options.redisUrl,
+      isolate: options.isolate,
       ...(options.databaseServerUrl === undefined ? {} : { databaseServerUrl: options.databaseServerUrl }),
       ...(connections === undefined ? {} : { workers: connections }),
     }));
