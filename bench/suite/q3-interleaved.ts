@@ -408,7 +408,7 @@ export function interleavedChecks(result: InterleavedResult): Check[] {
       const { mean, halfWidth } = meanInterval(t.perRound.map((r, i) => r / apollo.perRound[i]!));
       checks.push({
         name: `Q3, targets taking turns: ${label} ahead of Apollo response cache (req/s; per-round mean ± 95%)`,
-        value: `${ratio.toFixed(2)}× (${mean.toFixed(2)} ± ${halfWidth.toFixed(2)})`,
+        value: `${ratio.toFixed(2)}× (${mean.toFixed(2)} ± ${Number.isFinite(halfWidth) ? halfWidth.toFixed(2) : '–'})`, // one round: no interval
         met: ratio > 1,
       });
     }
@@ -437,28 +437,31 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     profile: { type: 'boolean', default: false },
     out: { type: 'string' },
   }, USAGE);
-  const smoke = values.smoke!;
-  const rounds = Number(values.rounds ?? (smoke ? 2 : 6));
-  const slice = Number(values.slice ?? (smoke ? 0.5 : 3));
-  const workers = Number(values.workers ?? (smoke ? 4 : 24));
-  if (!Number.isInteger(rounds) || rounds < 1) usageError('--rounds must be a positive integer', USAGE);
-  if (!(slice > 0)) usageError('--slice must be a positive number of seconds', USAGE);
-  if (!Number.isInteger(workers) || workers < 1) usageError('--workers must be a positive integer', USAGE);
-  const writeShare = Number(values.writes ?? 0.05);
-  if (!(writeShare >= 0 && writeShare <= 0.5)) usageError('--writes must be a share of operations in 0..0.5', USAGE);
-  const result = await runInterleaved(interleavedOptions({
-    smoke, rounds, sliceSeconds: slice, workers, writeShare, profile: values.profile,
+  // The defaults are interleavedOptions' (the full run's or the smoke run's); only what is given overrides them.
+  const given = (value: string | undefined) => (value === undefined ? undefined : Number(value));
+  const options = interleavedOptions({
+    smoke: values.smoke!, profile: values.profile,
+    ...(given(values.rounds) === undefined ? {} : { rounds: given(values.rounds)! }),
+    ...(given(values.slice) === undefined ? {} : { sliceSeconds: given(values.slice)! }),
+    ...(given(values.workers) === undefined ? {} : { workers: given(values.workers)! }),
+    ...(given(values.writes) === undefined ? {} : { writeShare: given(values.writes)! }),
     ...(values['database-url'] === undefined ? {} : { databaseServerUrl: values['database-url'] }),
     ...(values.redis === undefined ? {} : { redisUrl: values.redis }),
     ...(values.targets === undefined ? {} : { targets: parseTargets(values.targets, USAGE)! }),
     ...(values.mix === undefined ? {} : { mix: parseMix(values.mix) }),
-  }));
+  });
+  const { rounds, sliceSeconds, workers, writeShare = 0.05 } = options;
+  if (!Number.isInteger(rounds) || rounds < 1) usageError('--rounds must be a positive integer', USAGE);
+  if (!(sliceSeconds > 0)) usageError('--slice must be a positive number of seconds', USAGE);
+  if (!Number.isInteger(workers) || workers < 1) usageError('--workers must be a positive integer', USAGE);
+  if (!(writeShare >= 0 && writeShare <= 0.5)) usageError('--writes must be a share of operations in 0..0.5', USAGE);
+  const result = await runInterleaved(options);
   // BENCH_PROFILE_DUMP=FILE (with --profile): every part's self time, not only the largest, as JSON,
   // to compare two runs (e.g. a mix with writes and one without: what a write costs, by function).
   const dump = process.env.BENCH_PROFILE_DUMP;
   if (dump) writeFileSync(dump, JSON.stringify(result.totals.map(({ target, requests, writes, selfTime }) => ({ target, requests, writes, selfTime }))));
   const report = formatInterleaved(result);
   console.log(`\n${report}`);
-  const out = values.out ?? (smoke ? undefined : resultsFile('q3-interleaved.md'));
+  const out = values.out ?? (values.smoke ? undefined : resultsFile('q3-interleaved.md'));
   if (out) writeReport(out, report);
 }

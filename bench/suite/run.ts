@@ -67,6 +67,7 @@ async function main(): Promise<number> {
   // measure of issue 6's Q3 target. Not in the smoke run (the smoke test of bench:q3 covers it).
   const turnTargets = TURN_TARGETS.filter((t) => (targets ?? TURN_TARGETS).includes(t));
   let turns: InterleavedResult | null = null;
+  let turnsReport = '';
   if (!args.smoke && !args['skip-turns'] && turnTargets.includes('apollo') && turnTargets.length > 1) {
     console.log('\nQ3 with the targets taking turns…');
     turns = await runInterleaved(interleavedOptions({
@@ -76,14 +77,15 @@ async function main(): Promise<number> {
       ...(options.databaseServerUrl === undefined ? {} : { databaseServerUrl: options.databaseServerUrl }),
       ...(connections === undefined ? {} : { workers: connections }),
     }));
-    console.log(`\n${formatInterleaved(turns)}`);
+    turnsReport = formatInterleaved(turns);
+    console.log(`\n${turnsReport}`);
   }
 
   const out = args.out ?? (args.smoke ? undefined : resultsFile('suite.md'));
   if (out) {
     writeReport(out, `# Benchmark suite: ours vs cache off vs Apollo response cache\n\n` +
       `\`npm run bench\` (bench/suite/run.ts); what each column means: bench/suite/README.md.\n\n${report}\n` +
-      (turns ? `\n${formatInterleaved(turns).replace(/^# /, '## ')}` : ''));
+      (turnsReport ? `\n${turnsReport.replace(/^# /, '## ')}` : ''));
   }
   return sound(result) && (turns === null || turnsSound(turns)) ? 0 : 1;
 }
